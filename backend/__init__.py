@@ -1,0 +1,1 @@
+"""Everything that knows about machines. Never imports textual."""

@@ -1,0 +1,5 @@
+"""Process exit statuses shared by every subcommand."""
+
+OK = 0
+INVALID = 1  # the input was read and is wrong (invalid answers, failed install)
+USAGE = 2  # bad usage, or an input that could not be read at all
