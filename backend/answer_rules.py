@@ -1,0 +1,246 @@
+"""Rules across several answers, and the warnings an operator must see.
+
+Kept apart from the model so that the TUI can hold answers that are not yet
+complete (a mirror chosen before its second disk) and ask for these checks
+when the operator moves on; the loader and the engine always run them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from backend.answers import (
+    Answers,
+    ExportFormat,
+    InfraMode,
+    NetMethod,
+    Topology,
+    env_key,
+)
+from backend.problems import Problem, Severity
+
+# Passwords that must never reach production silently.
+WELL_KNOWN_PASSWORDS = frozenset({"admin", "changeme", "password"})
+
+MIN_DISKS: dict[Topology, int] = {
+    Topology.SINGLE: 1,
+    Topology.MIRROR: 2,
+    Topology.RAIDZ1: 3,
+    Topology.MIRROR_STRIPE: 4,
+}
+
+
+@dataclass
+class _Findings:
+    lines: Mapping[str, int]
+    source: str | None
+    found: list[Problem] = field(default_factory=list)
+
+    def add(
+        self,
+        field_name: str,
+        message: str,
+        fix: str | None = None,
+        *,
+        near: tuple[str, ...] = (),
+        warning: bool = False,
+    ) -> None:
+        """Record a problem on a field; locate it on its own line, else on a related one."""
+        key = env_key(field_name)
+        line = self.lines.get(key)
+        for other in near:
+            if line is not None:
+                break
+            line = self.lines.get(env_key(other))
+        self.found.append(
+            Problem(
+                message,
+                key=key,
+                line=line,
+                source=self.source,
+                fix=fix,
+                severity=Severity.WARNING if warning else Severity.ERROR,
+            )
+        )
+
+
+def check_answers(
+    answers: Answers,
+    *,
+    interactive: bool = False,
+    lines: Mapping[str, int] | None = None,
+    source: str | None = None,
+    skip: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Every cross-field error and warning, in file order where known.
+
+    `interactive`: a person is at the console (the TUI asks for what is missing,
+    such as the encryption passphrase). `skip`: env keys whose values already
+    failed their own checks; rules reading them would only repeat that error.
+    """
+    f = _Findings(lines or {}, source)
+    fields_ok = {name for name in Answers.model_fields if env_key(name) not in skip}
+
+    def ok(*names: str) -> bool:
+        return all(n in fields_ok for n in names)
+
+    if ok("enable_zfs") and not answers.enable_zfs:
+        f.add("enable_zfs", "ZFS cannot be turned off: kldload installs ZFS on root only",
+              "remove the line or set it to 1")
+    if ok("disk", "zfs_data_disks", "zfs_special_disks"):
+        _disks(answers, f, ok("zfs_topology"))
+    if ok("zfs_encrypt", "zfs_passphrase"):
+        _encryption(answers, f, interactive)
+    if ok("net_method", "net_ip", "net_gw", "net_prefix", "net_dns"):
+        _network(answers, f)
+    if ok("infra_mode", "cluster_cidr", "cluster_size", "wireguard"):
+        _cluster(answers, f)
+    if ok("export_format", "export_scp_host", "export_scp_key", "export_scp_pass"):
+        _export(answers, f)
+    if ok("password"):
+        pw = answers.password.get_secret_value()
+        if pw in WELL_KNOWN_PASSWORDS:
+            default = "the default password" if pw == "admin" else "a well-known password"
+            f.add("password", f"{default} is in use for {answers.username!r}",
+                  "set KLDLOAD_PASSWORD (it is expired at first login until then)",
+                  near=("username",), warning=True)
+    if ok("force_wipe") and answers.force_wipe:
+        f.add("force_wipe", "force-wipe is on: disks that hold data are wiped without asking",
+              "set KLDLOAD_FORCE_WIPE=0 unless these machines are meant to be reinstalled",
+              warning=True)
+    return sorted(f.found, key=lambda p: (p.line is None, p.line or 0))
+
+
+def _disks(a: Answers, f: _Findings, topology_ok: bool) -> None:
+    seen: dict[str, str] = {}
+    for name, disks in (
+        ("disk", (a.disk,)),
+        ("zfs_data_disks", a.zfs_data_disks),
+        ("zfs_special_disks", a.zfs_special_disks),
+    ):
+        for disk in disks:
+            if disk in seen:
+                where = env_key(seen[disk])
+                f.add(name, f"{disk} is listed twice (also in {where})", "list each disk once")
+            else:
+                seen[disk] = name
+    if not topology_ok:
+        return
+    topo, n = a.zfs_topology, len(a.data_disks())
+    data_key = env_key("zfs_data_disks")
+    if topo is Topology.SINGLE and a.zfs_data_disks:
+        f.add("zfs_data_disks",
+              f"topology single uses only KLDLOAD_DISK, but {data_key} lists "
+              f"{len(a.zfs_data_disks)} more",
+              "set KLDLOAD_ZFS_TOPOLOGY=mirror or raidz1 to use them, or remove them",
+              near=("zfs_topology",))
+    need = MIN_DISKS[topo]
+    even = topo is Topology.MIRROR_STRIPE
+    if n < need or (even and n % 2):
+        rule = f"at least {need} disks in all"
+        if even:
+            rule = f"an even number of disks, at least {need},"
+        f.add("zfs_topology",
+              f"{topo.value} needs {rule} (KLDLOAD_DISK plus {data_key}); found {n}",
+              f"list {max(need - n, 1)} more disk{'s' if need - n > 1 else ''} in {data_key}"
+              if n < need else f"add or remove one disk in {data_key}",
+              near=("zfs_data_disks", "disk"))
+    if topo is not Topology.SINGLE and len(a.zfs_special_disks) == 1:
+        f.add("zfs_special_disks",
+              f"one special disk under a redundant {topo.value} pool: losing it loses the pool",
+              "give two special disks (they are mirrored) or none")
+
+
+def _encryption(a: Answers, f: _Findings, interactive: bool) -> None:
+    has_pass = bool(a.zfs_passphrase.get_secret_value())
+    if a.zfs_encrypt and not has_pass and not interactive:
+        f.add("zfs_encrypt", "encryption needs a passphrase for an unattended install",
+              "add KLDLOAD_ZFS_PASSPHRASE='...' (8 or more characters), or install from the "
+              "TUI, which asks for it")
+    if has_pass and not a.zfs_encrypt:
+        f.add("zfs_passphrase", "a passphrase is given but encryption is off",
+              "set KLDLOAD_ZFS_ENCRYPT=1 or remove the passphrase", warning=True)
+
+
+def _network(a: Answers, f: _Findings) -> None:
+    if a.net_method is not NetMethod.STATIC:
+        if a.net_ip or a.net_gw:
+            f.add("net_method", "static addresses are given but the method is dhcp",
+                  "set KLDLOAD_NET_METHOD=static to use them", warning=True)
+        return
+    near = ("net_method",)
+    if not a.net_ip:
+        f.add("net_ip", "static networking needs an address",
+              "add KLDLOAD_NET_IP=10.0.1.50 (and KLDLOAD_NET_PREFIX)", near=near)
+    if not a.net_gw:
+        f.add("net_gw", "static networking needs a gateway",
+              "add KLDLOAD_NET_GW=10.0.1.1", near=near)
+    if not a.net_dns:
+        f.add("net_dns", "static networking without DNS servers: names will not resolve",
+              "add KLDLOAD_NET_DNS=10.0.1.1", near=near, warning=True)
+    if not a.net_ip:
+        return
+    ip = ipaddress.ip_address(a.net_ip)
+    if a.net_prefix > ip.max_prefixlen:
+        f.add("net_prefix", f"prefix {a.net_prefix} is too long for an IPv{ip.version} address",
+              f"use 1-{ip.max_prefixlen} (24 means netmask 255.255.255.0)", near=near)
+        return
+    iface = ipaddress.ip_interface(f"{a.net_ip}/{a.net_prefix}")
+    net = iface.network
+    if ip.version == 4 and a.net_prefix <= 30 and ip in (net.network_address,
+                                                        net.broadcast_address):
+        f.add("net_ip", f"{ip} is the {'network' if ip == net.network_address else 'broadcast'} "
+              f"address of {net}", "choose a host address inside the network", near=near)
+    if not a.net_gw:
+        return
+    gw = ipaddress.ip_address(a.net_gw)
+    if gw.version != ip.version:
+        f.add("net_gw", f"gateway {gw} is IPv{gw.version} but the address is IPv{ip.version}",
+              "use a gateway of the same family", near=near)
+    elif gw == ip:
+        f.add("net_gw", f"the gateway {gw} is the machine's own address",
+              "give the router's address", near=near)
+    elif gw not in net:
+        f.add("net_gw", f"gateway {gw} is not in {net}, the network of KLDLOAD_NET_IP="
+              f"{ip}/{a.net_prefix}", "check KLDLOAD_NET_GW and KLDLOAD_NET_PREFIX", near=near)
+
+
+def _cluster(a: Answers, f: _Findings) -> None:
+    if a.infra_mode is not InfraMode.CLUSTER:
+        return
+    if not a.cluster_cidr:
+        f.add("cluster_cidr", "cluster mode needs the WireGuard cluster network",
+              "add KLDLOAD_CLUSTER_CIDR=10.100.0.0/24", near=("infra_mode",))
+    else:
+        net = ipaddress.ip_network(a.cluster_cidr)
+        hosts = max(net.num_addresses - 2, 1) if net.version == 4 else net.num_addresses
+        if a.cluster_size > hosts:
+            f.add("cluster_size", f"{a.cluster_size} nodes do not fit in {net} ({hosts} addresses)",
+                  "use a larger KLDLOAD_CLUSTER_CIDR or a smaller KLDLOAD_CLUSTER_SIZE",
+                  near=("cluster_cidr",))
+    if not a.wireguard:
+        f.add("infra_mode", "cluster mode without WireGuard: no cluster interface is configured",
+              "set KLDLOAD_WIREGUARD=1", warning=True)
+
+
+def _export(a: Answers, f: _Findings) -> None:
+    has_key = bool(a.export_scp_key)
+    has_pass = bool(a.export_scp_pass.get_secret_value())
+    if a.export_scp_host and a.export_format is ExportFormat.NONE:
+        f.add("export_scp_host", "an SCP host is set but KLDLOAD_EXPORT_FORMAT=none: there is "
+              "no image to upload", "set KLDLOAD_EXPORT_FORMAT (qcow2, vmdk, vhd, ova or raw) "
+              "or remove KLDLOAD_EXPORT_SCP_HOST")
+    if not a.export_scp_host:
+        for name, given in (("export_scp_key", has_key), ("export_scp_pass", has_pass)):
+            if given:
+                f.add(name, "SCP upload needs a host",
+                      "add KLDLOAD_EXPORT_SCP_HOST=images.example.org or remove this line")
+        return
+    if has_pass and not has_key:
+        f.add("export_scp_pass", "a password is given for scp instead of a key",
+              "prefer KLDLOAD_EXPORT_SCP_KEY: a key can be restricted and revoked", warning=True)
+    if has_pass and has_key:
+        f.add("export_scp_pass", "both a key and a password are given for scp; the key is used",
+              "remove KLDLOAD_EXPORT_SCP_PASS", warning=True)

@@ -1,0 +1,54 @@
+"""A few lines that tell an operator what an answers file will do."""
+
+from __future__ import annotations
+
+from backend.answers import Answers, Distro, ExportFormat, NetMethod, Topology
+
+FEATURES = (
+    ("enable_kvm", "kvm"),
+    ("enable_ebpf", "ebpf"),
+    ("enable_ai", "ai"),
+    ("nvidia_drivers", "nvidia"),
+    ("wireguard", "wireguard"),
+)
+
+
+def summarize(a: Answers) -> dict[str, str]:
+    """Ordered label -> text pairs: distro, disks, identity, network, features, export."""
+    release = {
+        Distro.DEBIAN: a.debian_suite.value,
+        Distro.CENTOS: a.release,
+        Distro.RHEL: a.release,
+        Distro.ROCKY: a.release,
+    }.get(a.distro, "")
+    out: dict[str, str] = {}
+    out["distro"] = f"{a.distro.value} {release}".strip() + f", {a.profile.value} profile"
+    disks = " ".join(a.data_disks())
+    out["disks"] = f"{a.zfs_topology.value}: {disks}"
+    if a.zfs_topology is Topology.SINGLE and len(a.data_disks()) == 1:
+        out["disks"] = f"single: {a.disk}"
+    if a.zfs_special_disks:
+        out["disks"] += f"; special: {' '.join(a.zfs_special_disks)}"
+    out["disks"] += "; encrypted" if a.zfs_encrypt else ""
+    out["disks"] += "; force-wipe" if a.force_wipe else ""
+    out["hostname"] = f"{a.hostname}, user {a.username}, {a.timezone}, {a.locale}"
+    if a.net_method is NetMethod.STATIC:
+        dns = ",".join(a.net_dns) or "no DNS"
+        out["network"] = (f"static {a.net_ip}/{a.net_prefix} via {a.net_gw} on "
+                          f"{a.net_iface or 'every wired interface'}, DNS {dns}")
+    else:
+        out["network"] = f"dhcp on {a.net_iface or 'every wired interface'}"
+    features = [label for name, label in FEATURES if getattr(a, name)]
+    features += [f"+{len(a.extra_packages)} packages"] if a.extra_packages else []
+    out["features"] = ", ".join(features) or "none"
+    if a.infra_mode.value == "cluster":
+        out["features"] += f"; cluster {a.cluster_cidr} ({a.cluster_domain})"
+    if a.export_format is ExportFormat.NONE:
+        out["export"] = "none"
+    else:
+        out["export"] = a.export_format.value
+        if a.export_scp_host:
+            out["export"] += (f", scp to {a.export_scp_user}@{a.export_scp_host}:"
+                              f"{a.export_scp_path}")
+    out["finish"] = a.finish_action.value
+    return out
