@@ -1,0 +1,69 @@
+"""Replace registered secrets with a mask wherever text leaves the process.
+
+The runner owns one `Redactor`; everything it logs, emits, raises or records
+passes through it first, so a password registered once never reaches the install
+log, an event, an exception message or the plan.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+MASK = "********"
+
+
+class Redactor:
+    """A set of secret strings and the means to mask them in text.
+
+    Thread-safe: reader threads redact output lines while the caller may
+    register another secret.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        # Longest first, so a secret that contains another is masked whole
+        # instead of leaving a recognisable remainder around the shorter mask.
+        self._ordered: tuple[str, ...] = ()
+        for secret in secrets:
+            self.add(secret)
+
+    def add(self, value: str) -> None:
+        """Register `value` (and each line of a multi-line value) as secret.
+
+        Empty strings are ignored: masking "" would insert the mask between
+        every character. Lines are registered too because output is redacted
+        line by line while it streams, so a multi-line secret never appears
+        whole in one line.
+        """
+        candidates = {value, *value.splitlines()}
+        candidates = {c for c in candidates if c.strip()}
+        if not candidates:
+            return
+        with self._lock:
+            merged = set(self._ordered) | candidates
+            self._ordered = tuple(sorted(merged, key=len, reverse=True))
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The registered secrets, longest first."""
+        return self._ordered
+
+    def contains_secret(self, text: str) -> bool:
+        """True when any registered secret occurs in `text`."""
+        return any(secret in text for secret in self._ordered)
+
+    def redact(self, text: str) -> str:
+        """`text` with every registered secret replaced by `MASK`.
+
+        Substring replacement, so `--password=hunter2` becomes
+        `--password=********`.
+        """
+        for secret in self._ordered:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    def redact_argv(self, argv: Iterable[str]) -> list[str]:
+        """Each argv element redacted on its own."""
+        return [self.redact(arg) for arg in argv]

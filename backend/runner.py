@@ -1,0 +1,568 @@
+"""Every external command goes through one runner.
+
+Callers build argv lists with pure functions and hand them to a `Runner`, which
+executes (or, in plan mode, records), logs to the install log, streams output
+lines as `OutputLine` events, masks registered secrets everywhere, and raises a
+`CommandError` an operator can act on. No shell is ever involved.
+
+- `LocalRunner` runs commands on this machine and writes files atomically.
+- `RecordingRunner` executes nothing and keeps the plan (`kldload-tui plan`,
+  the demo, unit tests); canned outputs let output-parsing code run in plan mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import select
+import selectors
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, Literal, Self, TextIO
+
+from backend.events import EventSink, OutputLine
+from backend.redact import MASK, Redactor
+
+__all__ = ["MASK", "CommandError", "CommandResult", "LocalRunner", "PlannedStep",
+           "RecordingRunner", "Runner"]
+
+Stream = Literal["stdout", "stderr"]
+C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
+STDERR_TAIL_LINES = 20
+# Exit codes a shell would give, so operators read familiar numbers.
+EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
+# A program that never writes a newline must not grow a line without bound.
+MAX_LINE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a finished command did; argv and output are already redacted.
+
+    After `Runner.interact` the command ran on a pseudo-terminal, so stdout
+    holds both streams and stderr is empty.
+    """
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when the command exited 0."""
+        return self.returncode == 0
+
+    @property
+    def command(self) -> str:
+        """argv as shell-quoted text, for messages."""
+        return shlex.join(self.argv)
+
+
+class CommandError(Exception):
+    """A command failed, was not found, or timed out; every field is redacted.
+
+    `str()` is what an operator needs: the command, the tail of its stderr
+    (of stdout when stderr was empty) and where the full log is.
+    """
+
+    def __init__(self, argv: Sequence[str], returncode: int, stderr_tail: str,
+                 log_path: str | Path | None, *, reason: str | None = None,
+                 timed_out: bool = False) -> None:
+        self.argv = tuple(argv)
+        self.returncode = returncode
+        self.stderr_tail = stderr_tail
+        self.log_path = str(log_path) if log_path is not None else None
+        self.reason = reason or f"command failed (exit {returncode})"
+        self.timed_out = timed_out
+        lines = [f"{self.reason}: {self.command}", stderr_tail,
+                 f"full log: {self.log_path}" if self.log_path else ""]
+        super().__init__("\n".join(line for line in lines if line))
+
+    @property
+    def command(self) -> str:
+        """argv as shell-quoted text (for `Failed.command`)."""
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """One thing the install would do: run a command or write a file.
+
+    A command keeps argv (with any chroot prefix), the chroot root and whether
+    stdin was given, never its content. A write keeps path, mode, size and the
+    redacted content; content is None for a secret file or binary data.
+    """
+
+    kind: Literal["command", "write"]
+    phase: str | None
+    argv: tuple[str, ...] = ()
+    chroot: str | None = None
+    stdin: bool = False
+    path: str | None = None
+    mode: int | None = None
+    size: int = 0
+    content: str | None = None
+    secret: bool = False
+
+    def render(self) -> str:
+        """One line of the text plan."""
+        if self.kind == "command":
+            text = shlex.join(self.argv)
+            return f"{text}  # stdin given, not shown" if self.stdin else text
+        note = ", secret" if self.secret else ""
+        return f"write {self.path} (mode {self.mode or 0:04o}, {self.size} bytes{note})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; the mode is an octal string as people write it."""
+        data = asdict(self)
+        data["argv"] = list(self.argv)
+        data["mode"] = None if self.mode is None else f"{self.mode:04o}"
+        return data
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One command as the base hands it to a subclass: checked, prefixed, with env."""
+
+    argv: list[str]
+    env: dict[str, str]
+    phase: str | None
+    chroot: str | None
+    timeout: float | None
+    data: bytes | None = None
+    responses: tuple[tuple[re.Pattern[str], str], ...] = ()
+
+
+def _checked_argv(argv: Sequence[str]) -> list[str]:
+    """argv as a list of str; a shell string or a non-string element is a bug."""
+    if isinstance(argv, str | bytes):
+        raise TypeError(f"argv must be a list of str, not a string: {argv!r}")
+    out = [os.fspath(a) if isinstance(a, os.PathLike) else a for a in argv]
+    for arg in out:
+        if not isinstance(arg, str):
+            raise TypeError(f"argv elements must be str, got {type(arg).__name__}: {arg!r}")
+    if not out:
+        raise ValueError("argv is empty")
+    return out
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])
+
+
+class _LineSplitter:
+    """Cuts a stream of chunks into lines and hands each to `emit`."""
+
+    def __init__(self, emit: Callable[[bytes], None]) -> None:
+        self._emit = emit
+        self._pending = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self._pending += chunk
+        while (newline := self._pending.find(b"\n")) >= 0:
+            self._emit(bytes(self._pending[:newline]))
+            del self._pending[: newline + 1]
+        if len(self._pending) >= MAX_LINE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(bytes(self._pending))
+            self._pending.clear()
+
+
+class Runner(ABC):
+    """The one way to run commands and write files into the target.
+
+    Subclasses implement `_execute`, `_interact` and `_write`; this base checks
+    argv, adds the C locale and the chroot prefix, logs, redacts, emits events
+    and raises `CommandError`. The sink is called from the thread that called
+    `run`. `current_phase` tags steps that are given no `phase=`.
+    """
+
+    def __init__(self, *, log_path: str | Path | None = None, sink: EventSink | None = None,
+                 secrets: Sequence[str] = ()) -> None:
+        self.redactor = Redactor(secrets)
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.current_phase: str | None = None
+        self._sink = sink
+        self._log_lock = threading.Lock()
+        self._log: TextIO | None = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.fchmod(fd, 0o600)  # an existing log may have a looser mode
+            self._log = open(fd, "a", buffering=1, encoding="utf-8", errors="replace")  # noqa: SIM115
+
+    def close(self) -> None:
+        """Close the install log; nothing more is logged afterwards."""
+        with self._log_lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def add_secret(self, value: str) -> None:
+        """Mask `value` from now on in the log, events, errors, results and plan."""
+        self.redactor.add(value)
+
+    def note(self, text: str, *, phase: str | None = None) -> None:
+        """Write a line of our own (redacted) to the install log."""
+        self._log_line(text, phase or self.current_phase)
+
+    def run(self, argv: Sequence[str], *, check: bool = True,
+            input: str | bytes | None = None, chroot: str | Path | None = None,
+            env: Mapping[str, str] | None = None, timeout: float | None = None,
+            phase: str | None = None) -> CommandResult:
+        """Run argv (as `chroot ROOT argv...` when `chroot` is given).
+
+        `input` is fed on stdin and never logged. `env` is added to the
+        inherited environment after `LC_ALL=C LANG=C`, so a caller may still
+        ask for a locale. `check=True` raises `CommandError` on a non-zero
+        exit, including 127 for a missing executable; a timeout always raises.
+        """
+        data = input.encode("utf-8") if isinstance(input, str) else input
+        call = self._call(argv, chroot, env, timeout, phase, data=data)
+        if data is not None:
+            # stdin is never logged: it is how passwords reach chpasswd.
+            hidden = "redacted" if self.redactor.contains_secret(_decode(data)) else "not logged"
+            self._log_line(f"  <stdin: {len(data)} bytes, {hidden}>", call.phase)
+        return self._finish(self._execute(call), call, check)
+
+    def interact(self, argv: Sequence[str], responses: Sequence[tuple[str, str]], *,
+                 check: bool = True, chroot: str | Path | None = None,
+                 env: Mapping[str, str] | None = None, timeout: float | None = 600.0,
+                 phase: str | None = None) -> CommandResult:
+        """Run argv on a pseudo-terminal, answering prompts as they appear.
+
+        `responses` pairs a regex with the line to send when it matches; a
+        pattern may match any number of times (a passphrase asked twice).
+        Every response is registered as a secret before anything runs.
+        """
+        for _, response in responses:
+            self.add_secret(response)
+        compiled = tuple((re.compile(pattern), answer) for pattern, answer in responses)
+        call = self._call(argv, chroot, env, timeout, phase, responses=compiled)
+        self._log_line(f"  <interactive: {len(compiled)} prompt(s), answers not logged>",
+                       call.phase)
+        return self._finish(self._interact(call), call, check)
+
+    def write_file(self, path: str | Path, content: str | bytes, mode: int = 0o644, *,
+                   secret: bool = False, phase: str | None = None) -> None:
+        """Write `content` to `path` with exactly `mode`, whatever the umask.
+
+        Content is never logged; `secret=True` keeps it out of the plan too.
+        """
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        phase = phase or self.current_phase
+        self._log_line(f"write {path} (mode {mode:04o}, {len(data)} bytes)", phase)
+        self._write(Path(path), data, mode, secret, phase)
+
+    @abstractmethod
+    def _execute(self, call: _Call) -> CommandResult:
+        """Run the call; return a result whose fields are already redacted."""
+
+    @abstractmethod
+    def _interact(self, call: _Call) -> CommandResult:
+        """Run the call on a pty answering its prompts; return a redacted result."""
+
+    @abstractmethod
+    def _write(self, path: Path, data: bytes, mode: int, secret: bool,
+               phase: str | None) -> None:
+        """Put `data` at `path` with `mode`."""
+
+    def _call(self, argv: Sequence[str], chroot: str | Path | None,
+              env: Mapping[str, str] | None, timeout: float | None, phase: str | None,
+              **extra: Any) -> _Call:
+        """Check argv, add the chroot prefix and the C locale, log the command."""
+        checked = _checked_argv(argv)
+        root = os.fspath(chroot) if chroot is not None else None
+        full = ["chroot", root, *checked] if root is not None else checked
+        phase = phase or self.current_phase
+        self._log_line(f"$ {shlex.join(full)}", phase)
+        if env:
+            self._log_line("  env: " + " ".join(f"{k}={v}" for k, v in env.items()), phase)
+        merged = {**os.environ, **C_LOCALE, **(env or {})}
+        return _Call(full, merged, phase, root, timeout, **extra)
+
+    def _log_line(self, text: str, phase: str | None) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        where = f" [{phase}]" if phase else ""
+        with self._log_lock:
+            if self._log is not None:
+                for line in self.redactor.redact(text).splitlines() or [""]:
+                    self._log.write(f"{stamp}{where} {line}\n")
+
+    def _emit_line(self, stream: Stream, raw: bytes, phase: str | None) -> None:
+        """Log and emit one output line (given without its newline)."""
+        text = self.redactor.redact(_decode(raw).rstrip("\r"))
+        # A progress bar redraws with \r; keep what a terminal would show.
+        text = text.rsplit("\r", 1)[-1]
+        self._log_line(f"  {stream}: {text}", phase)
+        if self._sink is not None:
+            self._sink(OutputLine(phase=phase, stream=stream, text=text))
+
+    def _result(self, call: _Call, returncode: int, stdout: str, stderr: str,
+                start: float) -> CommandResult:
+        redact = self.redactor.redact
+        return CommandResult(tuple(self.redactor.redact_argv(call.argv)), returncode,
+                             redact(stdout), redact(stderr), time.monotonic() - start)
+
+    def _finish(self, result: CommandResult, call: _Call, check: bool) -> CommandResult:
+        self._log_line(f"  exit {result.returncode} after {result.seconds:.2f}s", call.phase)
+        if check and result.returncode != 0:
+            reason = {EXIT_NOT_FOUND: "command not found",
+                      EXIT_NOT_EXECUTABLE: "command not executable"}.get(result.returncode)
+            reason = f"{reason} (exit {result.returncode})" if reason else None
+            raise CommandError(result.argv, result.returncode,
+                               _tail(result.stderr or result.stdout), self.log_path,
+                               reason=reason)
+        return result
+
+    def _timed_out(self, call: _Call, output: str) -> CommandError:
+        reason = f"command timed out after {call.timeout:g}s"
+        self._log_line(f"  {reason}", call.phase)
+        return CommandError(self.redactor.redact_argv(call.argv), EXIT_TIMEOUT,
+                            self.redactor.redact(_tail(output)), self.log_path,
+                            reason=reason, timed_out=True)
+
+
+class LocalRunner(Runner):
+    """Runs commands on this machine and writes files for real.
+
+    Both pipes are read with a selector in the calling thread, so lines are
+    logged and emitted while the command runs, and the sink never sees
+    another thread.
+    """
+
+    def _execute(self, call: _Call) -> CommandResult:
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(  # noqa: S603 - an argv list, never a shell
+                call.argv, env=call.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                stdin=subprocess.PIPE if call.data is not None else subprocess.DEVNULL,
+                process_group=0,  # its own group, so a timeout kills its children too
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            found = isinstance(exc, FileNotFoundError)
+            message = f"{call.argv[0]}: {'command not found' if found else 'permission denied'}"
+            self._log_line(f"  {message}", call.phase)
+            code = EXIT_NOT_FOUND if found else EXIT_NOT_EXECUTABLE
+            return self._result(call, code, "", message, start)
+        deadline = None if call.timeout is None else start + call.timeout
+        try:
+            out, err, finished = self._pump(proc, call, deadline)
+            if finished:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            finished = False
+        finally:
+            # An interrupt, a failing sink or a timeout must not leave it running.
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if not finished:
+            raise self._timed_out(call, _decode(err or out))
+        return self._result(call, proc.returncode, _decode(out), _decode(err), start)
+
+    def _pump(self, proc: subprocess.Popen[bytes], call: _Call,
+              deadline: float | None) -> tuple[bytes, bytes, bool]:
+        """Feed stdin and read both pipes until they close; False on the deadline."""
+        assert proc.stdout is not None and proc.stderr is not None
+        pipes: dict[str, IO[bytes]] = {"stdout": proc.stdout, "stderr": proc.stderr}
+        collected = {"stdout": bytearray(), "stderr": bytearray()}
+        splitters = {name: _LineSplitter(partial(self._emit_line, name, phase=call.phase))
+                     for name in ("stdout", "stderr")}
+        if proc.stdin is not None:
+            pipes["stdin"] = proc.stdin
+            os.set_blocking(proc.stdin.fileno(), False)
+        todo = memoryview(call.data or b"")
+        with selectors.DefaultSelector() as sel:
+            for name, pipe in pipes.items():
+                events = selectors.EVENT_WRITE if name == "stdin" else selectors.EVENT_READ
+                sel.register(pipe, events, name)
+            try:
+                while sel.get_map():
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return bytes(collected["stdout"]), bytes(collected["stderr"]), False
+                    for key, _ in sel.select(remaining):
+                        name = key.data
+                        pipe = pipes[name]
+                        if name == "stdin":
+                            try:
+                                todo = todo[os.write(pipe.fileno(), todo[: select.PIPE_BUF]):]
+                            except BrokenPipeError:
+                                todo = todo[:0]  # it stopped reading; its exit code says why
+                            done = not todo
+                        else:
+                            chunk = os.read(pipe.fileno(), 65536)
+                            collected[name] += chunk
+                            if chunk:
+                                splitters[name].feed(chunk)
+                            else:
+                                splitters[name].flush()
+                            done = not chunk
+                        if done:
+                            sel.unregister(pipe)
+                            pipe.close()
+            finally:
+                for pipe in pipes.values():
+                    pipe.close()
+        return bytes(collected["stdout"]), bytes(collected["stderr"]), True
+
+    def _interact(self, call: _Call) -> CommandResult:
+        import pexpect  # only interactive steps need it
+
+        start = time.monotonic()
+        if shutil.which(call.argv[0], path=call.env.get("PATH")) is None:
+            message = f"{call.argv[0]}: command not found"
+            self._log_line(f"  {message}", call.phase)
+            return self._result(call, EXIT_NOT_FOUND, "", message, start)
+        seen: list[str] = []
+        splitter = _LineSplitter(lambda raw: self._emit_line("stdout", raw, call.phase))
+
+        class _Tap:
+            """pexpect's `logfile_read`: everything the child writes passes here."""
+
+            def write(self, data: str) -> None:
+                seen.append(data)
+                splitter.feed(data.encode("utf-8"))
+
+            def flush(self) -> None:
+                """pexpect flushes after each write; lines are emitted in `write`."""
+
+        child = pexpect.spawn(call.argv[0], call.argv[1:], env=call.env, encoding="utf-8",
+                              codec_errors="replace", echo=False)
+        child.logfile_read = _Tap()  # set before the first read, so nothing is missed
+        patterns: list[Any] = [p for p, _ in call.responses] + [pexpect.EOF, pexpect.TIMEOUT]
+        deadline = None if call.timeout is None else start + call.timeout
+        try:
+            while True:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                index = child.expect(patterns, timeout=remaining)
+                if index >= len(call.responses):
+                    break
+                child.sendline(call.responses[index][1])
+        finally:
+            child.close(force=True)
+            splitter.flush()
+        output = "".join(seen).replace("\r\n", "\n")
+        if index == len(call.responses) + 1:
+            raise self._timed_out(call, output)
+        code = child.exitstatus if child.signalstatus is None else -child.signalstatus
+        return self._result(call, int(code), output, "", start)
+
+    def _write(self, path: Path, data: bytes, mode: int, secret: bool,
+               phase: str | None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.fchmod(handle.fileno(), mode)  # exact, not filtered by the umask
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # so the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
+
+
+class RecordingRunner(Runner):
+    """Executes nothing; records every step, in order, as the plan.
+
+    Commands succeed with empty output unless `respond` registered canned
+    output for an argv prefix, so code that parses output runs in plan mode.
+    """
+
+    def __init__(self, *, log_path: str | Path | None = None, sink: EventSink | None = None,
+                 secrets: Sequence[str] = ()) -> None:
+        super().__init__(log_path=log_path, sink=sink, secrets=secrets)
+        self.plan: list[PlannedStep] = []
+        self._canned: list[tuple[tuple[str, ...], str, str, int]] = []
+
+    def respond(self, prefix: Sequence[str], *, stdout: str = "", stderr: str = "",
+                returncode: int = 0) -> None:
+        """Answer commands that start with `prefix` with this output.
+
+        The prefix matches argv with or without the chroot prefix; the longest
+        matching prefix wins, and among equals the latest registered.
+        """
+        self._canned.append((tuple(_checked_argv(prefix)), stdout, stderr, returncode))
+
+    def _execute(self, call: _Call) -> CommandResult:
+        start = time.monotonic()
+        self.plan.append(PlannedStep(
+            "command", call.phase, tuple(self.redactor.redact_argv(call.argv)),
+            chroot=self.redactor.redact(call.chroot) if call.chroot is not None else None,
+            stdin=call.data is not None))
+        inner = call.argv[2:] if call.chroot is not None else call.argv
+        best: tuple[tuple[str, ...], str, str, int] = ((), "", "", 0)
+        for canned in self._canned:
+            n = len(canned[0])
+            if n >= len(best[0]) and canned[0] in (tuple(call.argv[:n]), tuple(inner[:n])):
+                best = canned
+        _, stdout, stderr, code = best
+        for stream, text in (("stdout", stdout), ("stderr", stderr)):
+            for line in text.splitlines():
+                self._emit_line(stream, line.encode("utf-8"), call.phase)  # type: ignore[arg-type]
+        return self._result(call, code, stdout, stderr, start)
+
+    def _interact(self, call: _Call) -> CommandResult:
+        # The plan shows the command; the answers are secrets and never recorded.
+        return self._execute(call)
+
+    def _write(self, path: Path, data: bytes, mode: int, secret: bool,
+               phase: str | None) -> None:
+        content: str | None = None
+        if not secret:
+            with contextlib.suppress(UnicodeDecodeError):  # binary: size and mode suffice
+                content = self.redactor.redact(data.decode("utf-8"))
+        self.plan.append(PlannedStep("write", phase, path=self.redactor.redact(str(path)),
+                                     mode=mode, size=len(data), content=content,
+                                     secret=secret))
+
+    def to_json(self) -> str:
+        """The plan as a JSON document: `{"steps": [...]}` in order."""
+        return json.dumps({"steps": [step.to_dict() for step in self.plan]}, indent=2)
+
+    def render_text(self) -> str:
+        """The plan for people: steps under a `# phase` heading, in order."""
+        lines: list[str] = []
+        for i, step in enumerate(self.plan):
+            if i == 0 or step.phase != self.plan[i - 1].phase:
+                lines += ([""] if lines else []) + [f"# {step.phase or '(no phase)'}"]
+            lines.append(step.render())
+        return "\n".join(lines) + ("\n" if lines else "")
