@@ -35,7 +35,16 @@ from backend.disks import (
     read_swaps,
     synthesise_by_id,
 )
-from backend.machine import BY_ID_DIR, Disk, Dmi, Machine, Nic, Partition, resolve_machine
+from backend.machine import (
+    BY_ID_DIR,
+    Disk,
+    Dmi,
+    Machine,
+    Nic,
+    Partition,
+    SeedDescription,
+    resolve_machine,
+)
 from backend.runner import LocalRunner, Runner
 
 Source = Literal["auto", "udev", "lsblk"]
@@ -369,7 +378,7 @@ def probe_nics(sys_root: Path = Path("/sys")) -> list[Nic]:
 
 def probe_machine(runner: Runner | None = None, *, source: Source = "auto",
                   sys_root: Path = Path("/sys"), proc_root: Path = Path("/proc")) -> Machine:
-    """The running machine as a `Machine` (the seed is left to `backend.seed`)."""
+    """The running machine as a `Machine`, with its seed disk marked (never a target)."""
     runner = runner or LocalRunner()
     disks = probe_disks(runner, source=source, sys_root=sys_root, proc_root=proc_root)
     known = {dev.path for disk in disks for dev in disk.devices()}
@@ -381,7 +390,23 @@ def probe_machine(runner: Runner | None = None, *, source: Source = "auto",
         kernel_cmdline=_read(proc_root / "cmdline") or "",
         dmi=Dmi(serial=_read(dmi / "product_serial"), uuid=_read(dmi / "product_uuid"),
                 vendor=_read(dmi / "sys_vendor"), product=_read(dmi / "product_name")),
-        nics=probe_nics(sys_root), disks=disks, live_devices=live)
+        nics=probe_nics(sys_root), disks=disks, live_devices=live,
+        seed=_seed_device(runner, sys_root, known))
+
+
+def _seed_device(runner: Runner, sys_root: Path, known: set[str]) -> SeedDescription | None:
+    """Where the seed is, so that it is never offered as a target.
+
+    Its answers are left out: they hold passwords, and `kldload-tui probe`
+    output is meant to be shared.
+    """
+    from backend.seed import scan_seed_devices
+
+    candidates, _ = scan_seed_devices(runner, sys_root)
+    c = next((c for c in candidates if c.device in known), None)
+    if c is None:
+        return None
+    return SeedDescription(device=c.device, label=c.label, filesystem=c.filesystem)
 
 
 def machine_for(spec: str | None, runner: Runner | None = None, *,
