@@ -1,0 +1,290 @@
+"""The files an install writes into the target, as data: path, content, mode.
+
+Pure functions from the answers and a few install facts to `TargetFile`s; the
+engine writes them through the runner and enables `units_to_enable` (for
+example `systemctl --root=TARGET enable ...`). Nothing here touches a disk.
+
+- `manifest_files`: the install manifest and the held-packages list.
+- `system_files`: hostname, hosts, locale, time zone, keyboard, sudoers and
+  the systemd-networkd configuration (Debian and Ubuntu); `system_links` gives
+  the /etc/localtime symlink.
+- `service_files`: the kldload units and scripts (firstboot, snapshot and scrub
+  timers, package holds), sanoid's policy, the WireGuard interface.
+- `seal_files`: what a golden image gets when it is sealed; what sealing
+  clears is in `backend.seal`.
+
+Units and scripts are package data in `backend/templates/`; `@NAME@`
+placeholders in them are filled here and a leftover one is an error.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+from backend.answers import Answers, Distro, InfraMode, NetMethod, Profile
+from backend.manifest import MANIFEST_MODE, MANIFEST_PATH, InstallFacts, render_manifest
+
+UNIT_DIR = "usr/lib/systemd/system"
+LIB_DIR = "usr/lib/kldload"
+HELD_PACKAGES_PATH = "etc/kldload/held-packages"
+SUDOERS_PATH = "etc/sudoers.d/kldload-admin"
+STATIC_NETWORK_PATH = "etc/systemd/network/10-kldload-static.network"
+DHCP_NETWORK_PATH = "etc/systemd/network/20-kldload-dhcp.network"
+WIREGUARD_DIR = "etc/wireguard"
+WIREGUARD_PORT = 51820
+APT_DISTROS = frozenset({Distro.DEBIAN, Distro.UBUNTU})
+
+_PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+_SCRIPTS = ("firstboot", "manifest-get", "snapshot")
+_UNITS = ("kldload-firstboot.service", "kldload-snapshot.service", "kldload-snapshot.timer",
+          "kldload-srv-snapshot.service", "kldload-srv-snapshot.timer",
+          "kldload-scrub.service", "kldload-scrub.timer")
+_NETWORK_UNITS = ["systemd-networkd.service", "systemd-resolved.service"]
+
+
+@dataclass(frozen=True)
+class TargetFile:
+    """One file for the target: `path` is relative to the target root."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+    units_to_enable: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.path.startswith("/") or ".." in self.path.split("/"):
+            raise ValueError(f"target paths are relative and stay inside: {self.path!r}")
+
+
+@dataclass(frozen=True)
+class TargetLink:
+    """A symlink for the target: `path` relative to the root, `target` as stored."""
+
+    path: str
+    target: str
+
+
+class UnsupportedDistro(ValueError):
+    """Raised for a distribution whose system files are not written here."""
+
+
+def template(name: str, **values: str) -> str:
+    """A template's text with `@KEY@` replaced by `values["key"]`."""
+    text = (resources.files("backend") / "templates" / name).read_text(encoding="utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key.upper()}@", value)
+    leftover = _PLACEHOLDER.search(text)
+    if leftover:
+        raise ValueError(f"template {name}: no value for {leftover.group()}")
+    return text
+
+
+def units_to_enable(files: Iterable[TargetFile]) -> list[str]:
+    """Every unit the files ask for, once each, in order."""
+    seen: dict[str, None] = {}
+    for f in files:
+        seen.update(dict.fromkeys(f.units_to_enable))
+    return list(seen)
+
+
+def default_held_packages(distro: Distro, *, zfs_module: str = "zfs-dkms",
+                          bootloader: Sequence[str] = (), arch: str = "amd64"
+                          ) -> tuple[str, ...]:
+    """Kernel, ZFS and bootloader packages to hold on an apt distro.
+
+    `zfs_module` is the package that provides the ZFS kernel module (DKMS, or
+    a prebuilt module package). Pass only installed packages to the facts:
+    the holds are read back and a missing one fails the service.
+    """
+    if distro is Distro.DEBIAN:
+        base = [f"linux-image-{arch}", zfs_module, "zfsutils-linux", "zfs-initramfs"]
+        if zfs_module == "zfs-dkms":
+            base.append(f"linux-headers-{arch}")  # DKMS builds against them
+    elif distro is Distro.UBUNTU:
+        # Ubuntu builds ZFS into its kernels: no module package to keep in step.
+        base = ["linux-generic", "linux-image-generic", "zfsutils-linux", "zfs-initramfs"]
+    else:
+        raise UnsupportedDistro(f"package holds use apt-mark: not available on {distro}")
+    return tuple(dict.fromkeys((*base, *bootloader)))
+
+
+# -- manifest ---------------------------------------------------------------
+
+def manifest_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
+    """The install manifest (mode 0600, no secrets) and the held-packages list.
+
+    The list is a file of its own because sealing deletes the manifest and a
+    clone must still hold the same packages.
+    """
+    held = "".join(f"{name}\n" for name in facts.held_packages)
+    return [
+        TargetFile(MANIFEST_PATH, render_manifest(answers, facts), MANIFEST_MODE),
+        TargetFile(HELD_PACKAGES_PATH,
+                   "# Packages kldload-package-holds keeps held (apt-mark hold), one per line.\n"
+                   "# Upgrade them together and deliberately, after a snapshot.\n" + held),
+    ]
+
+
+# -- system configuration -----------------------------------------------------
+
+def system_files(answers: Answers) -> list[TargetFile]:
+    """Identity, locale, admin sudo rule and network for Debian and Ubuntu."""
+    if answers.distro not in APT_DISTROS:
+        raise UnsupportedDistro(f"system files are written for Debian and Ubuntu, not "
+                                f"{answers.distro}")
+    short, fqdn = host_names(answers)
+    hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
+    return [
+        TargetFile("etc/hostname", f"{short}\n"),
+        TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n"
+                   "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                   "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"),
+        TargetFile("etc/default/locale", f"LANG={answers.locale}\n"),
+        TargetFile("etc/timezone", f"{answers.timezone}\n"),
+        TargetFile("etc/default/keyboard",
+                   "# Written by kldload-tui; see keyboard(5).\n"
+                   f'XKBMODEL="pc105"\nXKBLAYOUT="{answers.keyboard_layout}"\n'
+                   f'XKBVARIANT="{answers.keyboard_variant}"\nXKBOPTIONS=""\n\n'
+                   'BACKSPACE="guess"\n'),
+        TargetFile(SUDOERS_PATH,
+                   "# Written by kldload-tui: the admin user has passwordless sudo.\n"
+                   f"{answers.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440),
+        network_file(answers),
+    ]
+
+
+def host_names(answers: Answers) -> tuple[str, str]:
+    """(short name, FQDN) for /etc/hostname and /etc/hosts.
+
+    A dotted hostname is already an FQDN. A short one gets the cluster domain
+    in cluster mode; a standalone machine has no domain we know of, so its
+    FQDN is its short name (the default domain would be an invented one).
+    """
+    name = answers.hostname
+    if "." in name:
+        return name.split(".", 1)[0], name
+    if answers.infra_mode is InfraMode.CLUSTER:
+        return name, f"{name}.{answers.cluster_domain}"
+    return name, name
+
+
+def system_links(answers: Answers) -> list[TargetLink]:
+    """/etc/localtime, which (not /etc/timezone) is what the system reads."""
+    return [TargetLink("etc/localtime", f"/usr/share/zoneinfo/{answers.timezone}")]
+
+
+def network_file(answers: Answers) -> TargetFile:
+    """systemd-networkd: DHCP or a static address, on one interface or all wired ones."""
+    match = answers.net_iface or "en* eth*"
+    lines = ["# Written by kldload-tui; see systemd.network(5).", "[Match]", f"Name={match}",
+             "", "[Network]"]
+    if answers.net_method is NetMethod.STATIC:
+        path = STATIC_NETWORK_PATH
+        lines += [f"Address={answers.net_ip}/{answers.net_prefix}",
+                  f"Gateway={answers.net_gw}"]
+    else:
+        path = DHCP_NETWORK_PATH
+        lines.append("DHCP=yes")
+    # With DHCP these are used alongside the servers DHCP hands out.
+    lines += [f"DNS={server}" for server in answers.net_dns]
+    return TargetFile(path, "\n".join(lines) + "\n", units_to_enable=list(_NETWORK_UNITS))
+
+
+# -- services -------------------------------------------------------------------
+
+def service_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
+    """The kldload units and scripts, sanoid's policy and the WireGuard interface.
+
+    Only kldload-firstboot.service is enabled by the engine; firstboot enables
+    the timers, WireGuard and the package holds on the machine itself, so a
+    clone of a sealed image gets them too.
+    """
+    if answers.distro not in APT_DISTROS:
+        raise UnsupportedDistro(f"kldload services are written for Debian and Ubuntu, not "
+                                f"{answers.distro}")
+    pool = facts.pool
+    files = [TargetFile(f"{LIB_DIR}/{name}", template(name, pool=pool), 0o755)
+             for name in _SCRIPTS]
+    for unit in _UNITS:
+        enable = ["kldload-firstboot.service"] if unit == "kldload-firstboot.service" else []
+        files.append(TargetFile(f"{UNIT_DIR}/{unit}", template(unit, pool=pool),
+                                units_to_enable=enable))
+    files += [
+        TargetFile(f"{LIB_DIR}/package-holds", template("package-holds"), 0o755),
+        TargetFile(f"{UNIT_DIR}/kldload-package-holds.service",
+                   template("kldload-package-holds.service")),
+    ]
+    if answers.profile in (Profile.SERVER, Profile.DESKTOP):
+        files.append(TargetFile("etc/sanoid/sanoid.conf", template("sanoid.conf", pool=pool)))
+    if answers.wireguard:
+        files.append(TargetFile(f"{WIREGUARD_DIR}/wg0.conf", wireguard_config(answers), 0o600))
+    return files
+
+
+def wireguard_config(answers: Answers) -> str:
+    """wg0.conf without a private key (PostUp loads it from wg0.key) or peers.
+
+    The node's Address is left to the operator: node numbers are the hub's to
+    hand out, and a guessed address another node already has breaks both
+    silently, where a missing one is plain to see (`wg show`, `ip addr`).
+    """
+    key = f"/{WIREGUARD_DIR}/wg0.key"
+    cluster = answers.infra_mode is InfraMode.CLUSTER and answers.cluster_cidr
+    head = ["# /etc/wireguard/wg0.conf: management backplane. Written by kldload-tui.",
+            f"# The private key is not in this file: PostUp loads it from {key}",
+            "# (mode 0600; made at install and again on a clone's first boot). Give peers",
+            f"# the public key in /{WIREGUARD_DIR}/wg0.pub."]
+    iface = ["[Interface]", f"ListenPort = {WIREGUARD_PORT}",
+             f"PostUp = wg set %i private-key {key}"]
+    if cluster:
+        net = ipaddress.ip_network(answers.cluster_cidr)
+        hub = next(net.hosts())
+        head += [f"# Cluster network {net}, domain {answers.cluster_domain}, up to "
+                 f"{answers.cluster_size} nodes."]
+        iface += ["# This node's address in the cluster network: set it, then restart",
+                  f"# wg-quick@wg0. The hub usually has the first one ({hub}/{net.prefixlen}).",
+                  f"#Address = <address in {net}>/{net.prefixlen}"]
+        endpoint, allowed = f"hub.{answers.cluster_domain}:{WIREGUARD_PORT}", str(net)
+    else:
+        iface += ["# This node's address on the WireGuard network: set it, then restart",
+                  "# wg-quick@wg0.", "#Address = <address>/<prefix>"]
+        endpoint, allowed = f"<host>:{WIREGUARD_PORT}", "<network>/<prefix>"
+    peers = ["", "# Peers: add one [Peer] section per node this one talks to, then",
+             "# `systemctl restart wg-quick@wg0`. For example, the hub:", "#[Peer]",
+             "#PublicKey = <the hub's wg0.pub>", f"#Endpoint = {endpoint}",
+             f"#AllowedIPs = {allowed}", "#PersistentKeepalive = 25"]
+    return "\n".join([*head, "", *iface, *peers]) + "\n"
+
+
+def wireguard_keygen_argv(target_root: str) -> list[str]:
+    """argv that makes wg0's key pair inside the target, the key never on a pipe we log.
+
+    The shell text is constant (nothing from the answers is in it); the key
+    goes straight from `wg genkey` to a 0600 file.
+    """
+    d = f"/{WIREGUARD_DIR}"
+    script = (f"umask 077 && mkdir -p {d} && wg genkey > {d}/wg0.key.new && "
+              f"wg pubkey < {d}/wg0.key.new > {d}/wg0.pub && mv {d}/wg0.key.new {d}/wg0.key")
+    return ["chroot", target_root, "/bin/sh", "-c", script]
+
+
+# -- seal -------------------------------------------------------------------------
+
+def seal_files() -> list[TargetFile]:
+    """Files a sealed golden image gets: cloud-init's datasources, as in the seed.
+
+    kldload-firstboot is enabled again so that each clone's first boot runs it.
+    """
+    return [TargetFile("etc/cloud/cloud.cfg.d/99-kldload-datasource.cfg",
+                       template("99-kldload-datasource.cfg"),
+                       units_to_enable=["kldload-firstboot.service"])]
+
+
+def install_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
+    """Everything an install writes (sealing is separate: `seal_files`)."""
+    return [*manifest_files(answers, facts), *system_files(answers),
+            *service_files(answers, facts)]
