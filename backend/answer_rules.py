@@ -99,6 +99,11 @@ def check_answers(
         _cluster(answers, f)
     if ok("export_format", "export_scp_host", "export_scp_key", "export_scp_pass"):
         _export(answers, f)
+    if ok("initramfs_modules", "export_format") and answers.initramfs_modules.value == "dep" \
+            and answers.export_format is not ExportFormat.NONE:
+        f.add("initramfs_modules", "an exported image boots on other hardware, but "
+              "KLDLOAD_INITRAMFS_MODULES=dep keeps only this machine's drivers",
+              "use KLDLOAD_INITRAMFS_MODULES=most for golden images", near=("export_format",))
     if ok("password"):
         pw = answers.password.get_secret_value()
         if pw in WELL_KNOWN_PASSWORDS:

@@ -6,8 +6,9 @@ several fields live in `backend.answer_rules` so that a TUI can hold a
 half-filled model while the operator is still choosing.
 
 Additions to the seed's reference (documented in docs/answers.md):
-`KLDLOAD_ZFS_PASSPHRASE` (native encryption without a person at the console)
-and `KLDLOAD_FINISH_ACTION` (what to do once installed).
+`KLDLOAD_ZFS_PASSPHRASE` (native encryption without a person at the console),
+`KLDLOAD_INITRAMFS_MODULES` (initramfs for any hardware, or only this one) and
+`KLDLOAD_FINISH_ACTION` (what to do once installed).
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ class DebianSuite(StrEnum):
 
     TRIXIE = "trixie"
     BOOKWORM = "bookworm"
+
+
+class InitramfsModules(StrEnum):
+    """initramfs-tools MODULES: every storage driver, or only this machine's."""
+
+    MOST = "most"
+    DEP = "dep"
 
 
 class FinishAction(StrEnum):
@@ -444,6 +452,12 @@ class Answers(BaseModel):
         "", description="Debian mirror (empty: the darksite, else the live system's apt sources)",
         json_schema_extra=_group("Distro-specific"),
     )
+
+    initramfs_modules: Annotated[
+        InitramfsModules, BeforeValidator(_choice(InitramfsModules, "initramfs module set"))
+    ] = Field(InitramfsModules.MOST, description="most: boots on any hardware; dep: only the "
+              "drivers of this machine (smaller, much faster to build; not for images moved "
+              "elsewhere)", json_schema_extra=_group("Distro-specific"))
 
     # Bootloader
     bootloader_id: Annotated[str, BeforeValidator(_text(_bootloader_id))] = Field(

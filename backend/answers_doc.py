@@ -25,10 +25,11 @@ Required: {required}. Everything else has the default shown.
 Secrets (marked *secret*) never appear in logs, events, the install manifest or
 the copy of the answers kept in the installed system.
 
-Additions to the seed guide's reference: `KLDLOAD_ZFS_PASSPHRASE` and
-`KLDLOAD_FINISH_ACTION`. `KLDLOAD_SSH_PUBKEY` is authorised for the admin user,
-`KLDLOAD_ADMIN_SSH_PUBKEY` for root. `KLDLOAD_DEBIAN_MIRROR` defaults to the
-darksite when one is present, else to the live system's own apt sources.
+Additions to the seed guide's reference: `KLDLOAD_ZFS_PASSPHRASE`,
+`KLDLOAD_INITRAMFS_MODULES` and `KLDLOAD_FINISH_ACTION`. `KLDLOAD_SSH_PUBKEY`
+is authorised for the admin user, `KLDLOAD_ADMIN_SSH_PUBKEY` for root.
+`KLDLOAD_DEBIAN_MIRROR` defaults to the darksite when one is present, else to
+the live system's own apt sources.
 """
 
 

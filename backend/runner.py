@@ -105,10 +105,11 @@ class PlannedStep:
 
     A command keeps argv (with any chroot prefix), the chroot root and whether
     stdin was given, never its content. A write keeps path, mode, size and the
-    redacted content; content is None for a secret file or binary data.
+    redacted content; content is None for a secret file or binary data. A note
+    is what the install says it will do where no single command shows it.
     """
 
-    kind: Literal["command", "write"]
+    kind: Literal["command", "write", "note"]
     phase: str | None
     argv: tuple[str, ...] = ()
     chroot: str | None = None
@@ -124,6 +125,8 @@ class PlannedStep:
         if self.kind == "command":
             text = shlex.join(self.argv)
             return f"{text}  # stdin given, not shown" if self.stdin else text
+        if self.kind == "note":
+            return f"-- {self.content}"
         note = ", secret" if self.secret else ""
         return f"write {self.path} (mode {self.mode or 0:04o}, {self.size} bytes{note})"
 
@@ -512,6 +515,12 @@ class RecordingRunner(Runner):
         super().__init__(log_path=log_path, sink=sink, secrets=secrets)
         self.plan: list[PlannedStep] = []
         self._canned: list[tuple[tuple[str, ...], str, str, int]] = []
+
+    def note(self, text: str, *, phase: str | None = None) -> None:
+        """Log the line and keep it in the plan, where it explains the steps around it."""
+        super().note(text, phase=phase)
+        self.plan.append(PlannedStep("note", phase or self.current_phase,
+                                     content=self.redactor.redact(text)))
 
     def respond(self, prefix: Sequence[str], *, stdout: str = "", stderr: str = "",
                 returncode: int = 0) -> None:

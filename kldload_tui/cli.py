@@ -27,6 +27,23 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"kldload-tui {__version__}")
+    front = parser.add_argument_group("installing (without a COMMAND)")
+    front.add_argument("--headless", action="store_true",
+                       help="install without a UI from the answers found (seed disk, kernel "
+                       "command line, or --answers); starts the TUI if none are found on a "
+                       "terminal")
+    front.add_argument("--answers", metavar="PATH|URL",
+                       help="answers.env to use; the TUI opens pre-filled from it")
+    front.add_argument("--machine", metavar="FILE|NAME",
+                       help="use a machine description instead of probing this machine")
+    front.add_argument("--dry-run", action="store_true",
+                       help="go through the whole install executing nothing")
+    front.add_argument("--demo", action="store_true",
+                       help="the TUI on a built-in sample machine; nothing is executed")
+    front.add_argument("--json", dest="json_events", action="store_true",
+                       help="headless: print events as JSON lines")
+    front.add_argument("--log", metavar="PATH", help="install log (default "
+                       "/var/log/kldload/install.log, or a temp file for dry runs)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _load_commands():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -35,14 +52,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _front_door(args: argparse.Namespace) -> int:
+    """No subcommand: install, headless or through the TUI."""
+    if args.headless:
+        from kldload_tui.headless import run_headless
+
+        return run_headless(args)
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print("kldload-tui: the TUI needs a terminal; use --headless with an answers file, or "
+              "a COMMAND (see --help)", file=sys.stderr)
+        return USAGE
+    from kldload_tui.tui import run_tui
+
+    return run_tui(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and run the chosen command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)
     if run is None:
-        parser.print_help(sys.stderr)
-        return USAGE
+        run = _front_door
     try:
         status: int = run(args)
     except KeyboardInterrupt:

@@ -1,0 +1,235 @@
+"""Debian (trixie, bookworm): debootstrap, apt, initramfs-tools.
+
+Kernel, ZFS and bootloader packages go in one apt transaction of their own, so
+the initramfs is built once with ZFS in it, and a failure there is told apart
+from an optional package that failed. Optional packages (profile, features,
+KLDLOAD_EXTRA_PACKAGES) follow in a second transaction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backend.answers import Answers, DebianSuite, Distro, ExportFormat, Profile
+from backend.apt_sources import live_debian_mirror
+from backend.distros import DistroBackend
+from backend.distros.debian_config import POLICY_RC_D, configure_debian, verify_debian_config
+from backend.target_files import default_held_packages
+
+if TYPE_CHECKING:
+    from backend.engine import InstallContext
+
+# In the base system from the start: what configure, firstboot and the
+# initramfs need (busybox: zfs-initramfs fails to configure without it).
+BASE_PACKAGES = (
+    "systemd-sysv", "udev", "kmod", "dbus", "iproute2", "systemd-resolved",
+    "systemd-timesyncd", "openssh-server", "sudo", "locales", "tzdata",
+    "keyboard-configuration", "console-setup", "busybox", "ca-certificates", "less",
+    "apt-utils", "gdisk", "dosfstools", "efibootmgr",
+)
+# Prebuilt ZFS modules for the darksite's kernel (E2E.md: DKMS under emulation
+# takes most of an hour); a package of that name Provides: zfs-modules.
+PREBUILT_ZFS = "kldload-zfs-modules"
+KERNEL = "linux-image-amd64"
+CORE_PACKAGES = (KERNEL, "zfsutils-linux", "zfs-initramfs", "systemd-boot")
+PROFILE_PACKAGES: dict[Profile, tuple[str, ...]] = {
+    Profile.CORE: (),
+    Profile.SERVER: ("sanoid", "prometheus-node-exporter", "curl", "htop", "tmux"),
+    Profile.DESKTOP: ("sanoid", "prometheus-node-exporter", "curl", "htop", "tmux",
+                      "task-gnome-desktop"),
+}
+FEATURE_PACKAGES: dict[str, tuple[str, ...]] = {
+    "enable_kvm": ("qemu-system-x86", "libvirt-daemon-system", "libvirt-clients", "ovmf"),
+    "enable_ebpf": ("bpfcc-tools", "bpftrace"),
+    "enable_ai": ("python3-torch", "python3-numpy", "python3-sklearn", "python3-pandas",
+                  "jupyter-notebook"),
+    "nvidia_drivers": ("nvidia-driver", "firmware-misc-nonfree"),
+    "wireguard": ("wireguard-tools",),
+}
+APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+DARKSITE_IN_TARGET = "/mnt/kldload-darksite"
+
+
+class DebianBackend(DistroBackend):
+    """Debian with ZFS from contrib."""
+
+    name = "debian"
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
+        # Chosen in bootstrap: the prebuilt ZFS module package or DKMS.
+        self.core: list[str] = list(CORE_PACKAGES)
+
+    def host_tools(self, ctx: InstallContext) -> list[str]:
+        return ["debootstrap", "chroot"]
+
+    def zfs_compatibility(self) -> str:
+        # bookworm ships OpenZFS 2.1, trixie 2.3 (which imports 2.2 pools).
+        if self.answers.debian_suite is DebianSuite.BOOKWORM:
+            return "openzfs-2.1-linux"
+        return "openzfs-2.2-linux"
+
+    def components(self) -> list[str]:
+        """contrib holds ZFS; NVIDIA's driver needs non-free."""
+        extra = ["non-free", "non-free-firmware"] if self.answers.nvidia_drivers else []
+        return ["main", "contrib", *extra]
+
+    def mirror(self, ctx: InstallContext) -> tuple[str, bool]:
+        """(mirror URI, whether it is the local darksite)."""
+        if ctx.options.darksite is not None:
+            return f"file://{ctx.options.darksite}", True
+        a = self.answers
+        chosen = a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
+            ctx.options.live_root)
+        if not chosen:
+            from backend.engine import InstallError
+
+            raise InstallError("no Debian mirror: no darksite, no KLDLOAD_DEBIAN_MIRROR or "
+                               "KLDLOAD_CUSTOM_MIRROR_URL, and no Debian source in the live "
+                               "system's apt sources; set KLDLOAD_DEBIAN_MIRROR")
+        return chosen, False
+
+    def optional_packages(self) -> list[str]:
+        """Profile, feature and extra packages, in a stable order without repeats."""
+        a = self.answers
+        wanted = list(PROFILE_PACKAGES[a.profile])
+        for field_name, packages in FEATURE_PACKAGES.items():
+            if getattr(a, field_name):
+                wanted += packages
+        if a.export_format is not ExportFormat.NONE:
+            wanted.append("cloud-init")  # a sealed image is personalised by cloud-init
+        wanted += a.extra_packages
+        return list(dict.fromkeys(wanted))
+
+    def bootstrap(self, ctx: InstallContext) -> None:
+        a = self.answers
+        mirror, darksite = self.mirror(ctx)
+        argv = ["debootstrap", "--arch=amd64", "--variant=minbase",
+                f"--components={','.join(self.components())}",
+                f"--include={','.join(BASE_PACKAGES)}"]
+        if darksite:
+            # The darksite is on the medium we booted from: it is as trusted as
+            # this installer, and carries no archive signature of its own.
+            argv.append("--no-check-gpg")
+        ctx.run([*argv, a.debian_suite.value, str(ctx.target), mirror], timeout=3600)
+        # Package scripts must not start daemons inside the target; removed in configure.
+        ctx.runner.write_file(ctx.path(POLICY_RC_D), "#!/bin/sh\nexit 101\n", 0o755)
+        _mount_api_filesystems(ctx)
+        if darksite:
+            assert ctx.options.darksite is not None
+            inside = ctx.path(DARKSITE_IN_TARGET)
+            ctx.run(["mkdir", "-p", str(inside)])
+            ctx.run(["mount", "--bind", "-o", "ro", str(ctx.options.darksite), str(inside)])
+            ctx.mounts.append(str(inside))
+        ctx.runner.write_file(ctx.path("/etc/apt/sources.list.d/debian.sources"),
+                              self.sources(mirror if not darksite else
+                                           f"file:{DARKSITE_IN_TARGET}", darksite))
+        ctx.runner.write_file(ctx.path("/etc/apt/sources.list"), "")
+        ctx.runner.write_file(ctx.path("/etc/initramfs-tools/conf.d/kldload.conf"),
+                              f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n"
+                              f"MODULES={a.initramfs_modules.value}\n")
+        ctx.chroot(["apt-get", "update"], env=APT_ENV, timeout=1800)
+        prebuilt = ctx.chroot(["apt-cache", "show", "--no-all-versions", PREBUILT_ZFS],
+                              check=False).strip()
+        zfs_module = [PREBUILT_ZFS] if prebuilt else ["zfs-dkms", "linux-headers-amd64"]
+        if not prebuilt:
+            ctx.runner.note("no prebuilt ZFS modules in the repository: building with DKMS")
+        self.core = [*CORE_PACKAGES, *zfs_module]
+        _apt_install(ctx, self.core)
+        ctx.kernel_version = _kernel_version(ctx)
+        optional = self.optional_packages()
+        if optional:
+            _apt_install(ctx, optional)
+
+    def sources(self, uri: str, darksite: bool) -> str:
+        """deb822 sources for the target."""
+        trusted = "Trusted: yes\n" if darksite else ""
+        return (f"# Written by kldload-tui\nTypes: deb\nURIs: {uri}\n"
+                f"Suites: {self.answers.debian_suite.value}\n"
+                f"Components: {' '.join(self.components())}\n{trusted}")
+
+    def verify_bootstrap(self, ctx: InstallContext) -> None:
+        from backend.engine import VerifyError
+
+        kver = ctx.kernel_version
+        if not kver or not ctx.path(f"/boot/vmlinuz-{kver}").exists():
+            raise VerifyError(f"no kernel in {ctx.path('/boot')}")
+        modules = ctx.path(f"/lib/modules/{kver}")
+        if not any(modules.rglob("zfs.ko*")):
+            raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
+        out = ctx.chroot(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\\n",
+                          *self.core, *self.optional_packages()], check=False)
+        states = dict(line.split(maxsplit=1) for line in out.splitlines() if " " in line)
+        missing = [p for p in [*self.core, *self.optional_packages()]
+                   if not states.get(p.split("=")[0], "").startswith("ii")]
+        if missing:
+            raise VerifyError(f"packages not installed: {' '.join(missing)}")
+
+    def configure(self, ctx: InstallContext) -> None:
+        configure_debian(ctx)
+
+    def verify_configure(self, ctx: InstallContext) -> None:
+        verify_debian_config(ctx)
+
+    def initramfs(self, ctx: InstallContext) -> None:
+        # Built once by the kernel/zfs-initramfs transaction; rebuilt here so it
+        # also holds the hostid and cachefile written since.
+        ctx.chroot(["update-initramfs", "-u", "-k", ctx.kernel_version or "all"], timeout=3600)
+
+    def verify_initramfs(self, ctx: InstallContext) -> None:
+        from backend.engine import VerifyError
+
+        image = f"/boot/initrd.img-{ctx.kernel_version}"
+        listing = ctx.chroot(["lsinitramfs", image])
+        names = listing.splitlines()
+        needed = {"zfs.ko": any(n.split("/")[-1].startswith("zfs.ko") for n in names),
+                  "scripts/zfs": any(n.endswith("scripts/zfs") for n in names),
+                  "etc/hostid": any(n.endswith("etc/hostid") for n in names)}
+        absent = [k for k, ok in needed.items() if not ok]
+        if absent:
+            raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
+                              "at boot")
+
+    def held_packages(self, ctx: InstallContext) -> list[str]:
+        zfs = PREBUILT_ZFS if PREBUILT_ZFS in self.core else "zfs-dkms"
+        return list(default_held_packages(Distro.DEBIAN, zfs_module=zfs,
+                                          bootloader=("systemd-boot",)))
+
+
+def _apt_install(ctx: InstallContext, packages: list[str]) -> None:
+    ctx.chroot(["apt-get", "install", "-y", "--no-install-recommends", *packages],
+               env=APT_ENV, timeout=7200)
+
+
+def _kernel_version(ctx: InstallContext) -> str:
+    """The kernel the transaction installed (a placeholder in a dry run)."""
+    if ctx.dry_run:
+        return "KERNEL-VERSION"
+    found = sorted(p.name for p in ctx.path("/lib/modules").iterdir() if p.is_dir())
+    if not found:
+        from backend.engine import InstallError
+
+        raise InstallError(f"{KERNEL} was installed but {ctx.path('/lib/modules')} is empty")
+    return found[-1]
+
+
+def _mount_api_filesystems(ctx: InstallContext) -> None:
+    """/dev, /proc, /sys and a private /run for commands run in the target."""
+    for source, where, args in (
+        ("/dev", "/dev", ["--rbind"]),
+        ("proc", "/proc", ["-t", "proc"]),
+        ("/sys", "/sys", ["--rbind"]),
+        ("tmpfs", "/run", ["-t", "tmpfs", "-o", "mode=0755"]),
+    ):
+        dest = str(ctx.path(where))
+        ctx.run(["mount", *args, source, dest])
+        ctx.mounts.append(dest)
+        if "--rbind" in args:
+            # Unmounting the target later must not unmount the live system's own.
+            ctx.run(["mount", "--make-rslave", dest])
+
+
+def darksite_path(candidates: tuple[Path, ...] = (Path("/run/kldload/darksite"),)) -> Path | None:
+    """A local apt repository shipped with the live medium, when there is one."""
+    return next((p for p in candidates if (p / "dists").is_dir()), None)

@@ -1,0 +1,121 @@
+"""Export: the installed disk becomes a golden image, uploaded when asked.
+
+The last phase: `finish` has exported the pool, so nothing writes to the disk
+while it is read. The image is read back before it is uploaded (format,
+size, `qemu-img check`, a block-for-block compare with the disk; for an OVA
+also archive order and manifest digests), so a bad image never leaves the
+machine; `verify` then checks that the copy on the image server has the same
+SHA256 as the local file. Without an upload, `verify` does the read-back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.answers import ExportFormat
+from backend.engine import InstallContext, InstallError, Phase, VerifyError
+from backend.export import ExportError, export_image, image_name, sha256_file, verify_export
+from backend.export_upload import UploadTarget, remote_sha256, upload
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """What this install exports: which disk, as what, to where."""
+
+    source: str
+    size_bytes: int
+    fmt: ExportFormat
+    out: Path
+    target: UploadTarget | None
+    password: str
+
+    @property
+    def where(self) -> str:
+        """`user@host:path` of the upload, for messages."""
+        if self.target is None:
+            return ""
+        return f"{self.target.user}@{self.target.host}:{self.target.remote_file(self.out.name)}"
+
+
+def export_job(ctx: InstallContext) -> ExportJob:
+    """The export the answers ask for, on the root disk preflight resolved."""
+    root = next((t for t in ctx.targets if t.role == "root"), None)
+    if root is None:
+        raise InstallError("no root disk was resolved, so there is nothing to export")
+    answers = ctx.answers
+    # export_dir/export_name are InstallOptions fields once the engine has them;
+    # until then the defaults apply (kexport's directory, the default name).
+    out_dir = ctx.options.export_dir
+    try:
+        name = image_name(answers, ctx.options.export_name)
+    except ValueError as exc:
+        raise InstallError(str(exc)) from exc
+    return ExportJob(root.disk.path, root.disk.size_bytes, answers.export_format,
+                     out_dir / name, UploadTarget.from_answers(answers),
+                     answers.export_scp_pass.get_secret_value())
+
+
+def _stamp(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path), stat.st_size, stat.st_mtime_ns)
+
+
+class Export(Phase):
+    """Convert the root disk into the answers' format; scp it when a host is set."""
+
+    name = "export"
+    title = "export the golden image and upload it"
+
+    def __init__(self) -> None:
+        # The image file as it was when it was read back, so `verify` does not
+        # repeat a compare of many gigabytes on an unchanged file.
+        self._read_back: tuple[str, int, int] | None = None
+
+    def applies(self, ctx: InstallContext) -> bool:
+        return ctx.answers.export_format is not ExportFormat.NONE
+
+    def run(self, ctx: InstallContext) -> None:
+        job = export_job(ctx)
+        if job.password:
+            ctx.runner.add_secret(job.password)
+        self._read_back = None
+        try:
+            export_image(ctx.runner, job.source, job.fmt, job.out, size_bytes=job.size_bytes,
+                         distro=ctx.answers.distro, dry_run=ctx.dry_run)
+        except ExportError as exc:
+            raise InstallError(str(exc)) from exc
+        ctx.runner.note(f"image written: {job.out}")
+        if job.target is None:
+            return
+        if not ctx.dry_run:
+            self._read_image_back(ctx, job, before="it was not uploaded")
+        upload(ctx.runner, job.out, job.target, password=job.password)
+        ctx.runner.note(f"uploaded to {job.where}")
+
+    def _read_image_back(self, ctx: InstallContext, job: ExportJob, *, before: str) -> None:
+        try:
+            problems = verify_export(ctx.runner, job.source, job.fmt, job.out)
+        except (ExportError, ValueError, KeyError) as exc:  # unreadable qemu-img output
+            problems = [f"{type(exc).__name__}: {exc}"]
+        if problems:
+            raise VerifyError(f"the exported image {job.out} is not right ({before}):\n"
+                              + "\n".join(f"- {p}" for p in problems))
+        self._read_back = _stamp(job.out)
+        ctx.runner.note(f"read back and verified: {job.out}")
+
+    def verify(self, ctx: InstallContext) -> None:
+        job = export_job(ctx)
+        if not job.out.is_file():
+            raise VerifyError(f"the exported image {job.out} does not exist")
+        if self._read_back != _stamp(job.out):
+            self._read_image_back(ctx, job, before="verify")
+        if job.target is None:
+            return
+        local = sha256_file(job.out)
+        ctx.runner.note(f"sha256 {local}  {job.out}")
+        remote = remote_sha256(ctx.runner, job.target, job.target.remote_file(job.out.name),
+                               password=job.password)
+        if remote != local:
+            raise VerifyError(f"the uploaded image {job.where} has SHA256 {remote}, "
+                              f"the local one {local}")

@@ -1,0 +1,51 @@
+"""The end of an install: the factory snapshot, then everything let go of."""
+
+from __future__ import annotations
+
+from backend.engine import InstallContext, Phase, VerifyError
+
+FACTORY_SNAPSHOT = "install"
+
+
+class Snapshot(Phase):
+    """A recursive snapshot of the freshly installed pool: the state to roll back to."""
+
+    name = "snapshot"
+    title = "take the factory snapshot"
+
+    def run(self, ctx: InstallContext) -> None:
+        ctx.run(["zfs", "snapshot", "-r", f"{ctx.pool}@{FACTORY_SNAPSHOT}"])
+
+    def verify(self, ctx: InstallContext) -> None:
+        names = ctx.run(["zfs", "list", "-H", "-t", "snapshot", "-o", "name", "-r",
+                         ctx.pool]).split()
+        if f"{ctx.be}@{FACTORY_SNAPSHOT}" not in names:
+            raise VerifyError(f"snapshot {ctx.be}@{FACTORY_SNAPSHOT} does not exist")
+
+
+class Finish(Phase):
+    """Log into the target, unmount everything, export the pool."""
+
+    name = "finish"
+    title = "copy the log, unmount and export the pool"
+
+    def run(self, ctx: InstallContext) -> None:
+        log = ctx.runner.log_path
+        if log is not None:
+            ctx.runner.note("copying this log into the target; later lines stay on the "
+                            "live system only")
+            ctx.run(["install", "-D", "-m", "0600", str(log),
+                     str(ctx.path("/var/log/kldload/install.log"))])
+        ctx.run(["umount", "--recursive", str(ctx.target)])
+        ctx.mounts.clear()
+        ctx.run(["zpool", "export", ctx.pool])
+        ctx.pool_created = False  # exported: teardown must not touch it again
+
+    def verify(self, ctx: InstallContext) -> None:
+        pools = ctx.run(["zpool", "list", "-H", "-o", "name"], check=False).split()
+        if ctx.pool in pools:
+            raise VerifyError(f"pool {ctx.pool} is still imported")
+        mounted = ctx.run(["findmnt", "-n", "-R", "-o", "TARGET", str(ctx.target)],
+                          check=False).strip()
+        if mounted:
+            raise VerifyError(f"still mounted under {ctx.target}: {mounted}")

@@ -1,0 +1,120 @@
+"""kldload's own files in the target: services, the manifest, and sealing."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime
+
+from backend.answers import ExportFormat
+from backend.answers_file import dump_answers
+from backend.distros.debian_config import write_files
+from backend.engine import InstallContext, Phase, VerifyError
+from backend.manifest import MANIFEST_PATH, InstallFacts, installer_version, read_manifest
+from backend.seal import SEAL_STEPS, seal_commands
+from backend.target_files import (
+    HELD_PACKAGES_PATH,
+    manifest_files,
+    seal_files,
+    service_files,
+    units_to_enable,
+)
+
+ANSWERS_COPY = "/etc/kldload/answers.env"
+# Dry runs write this time so that two plans of the same answers are identical.
+PLAN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def install_facts(ctx: InstallContext) -> InstallFacts:
+    """What the manifest records beside the answers."""
+    when = PLAN_TIME if ctx.dry_run else datetime.now(UTC)
+    return InstallFacts(pool=ctx.pool, boot_environment=ctx.be,
+                        held_packages=tuple(ctx.distro.held_packages(ctx)),
+                        installer_version=installer_version(), install_date=when)
+
+
+def _mode(ctx: InstallContext, path: str) -> int:
+    return stat.S_IMODE(ctx.path(path).stat().st_mode)
+
+
+class Services(Phase):
+    """firstboot, snapshot and scrub timers, package holds, sanoid, WireGuard."""
+
+    name = "services"
+    title = "install kldload's services and timers"
+
+    def run(self, ctx: InstallContext) -> None:
+        files = service_files(ctx.answers, install_facts(ctx))
+        write_files(ctx, files)
+        ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+
+    def verify(self, ctx: InstallContext) -> None:
+        files = service_files(ctx.answers, install_facts(ctx))
+        for f in files:
+            if not ctx.path(f.path).is_file() or _mode(ctx, f.path) != f.mode:
+                raise VerifyError(f"/{f.path} is missing or not mode {f.mode:04o}")
+        units = units_to_enable(files)
+        states = ctx.chroot(["systemctl", "is-enabled", *units], check=False).split()
+        if states != ["enabled"] * len(units):
+            raise VerifyError(f"units not enabled: {dict(zip(units, states, strict=False))}")
+
+
+class Manifest(Phase):
+    """The install manifest (0600, no secrets) and the replayable, redacted answers."""
+
+    name = "manifest"
+    title = "write the install manifest and the answers used"
+
+    def run(self, ctx: InstallContext) -> None:
+        write_files(ctx, manifest_files(ctx.answers, install_facts(ctx)))
+        text = dump_answers(ctx.answers, redact=True,
+                            header=["The answers this machine was installed with."])
+        ctx.runner.write_file(ctx.path(ANSWERS_COPY), text, 0o600)
+
+    def verify(self, ctx: InstallContext) -> None:
+        secrets = [s.get_secret_value() for s in (
+            ctx.answers.password, ctx.answers.zfs_passphrase, ctx.answers.export_scp_pass)]
+        for rel in (MANIFEST_PATH, ANSWERS_COPY.lstrip("/"), HELD_PACKAGES_PATH):
+            path = ctx.path(rel)
+            if not path.is_file():
+                raise VerifyError(f"{path} is missing")
+            text = path.read_text()
+            if any(s and s in text for s in secrets):
+                raise VerifyError(f"{path} contains a secret")
+        if _mode(ctx, MANIFEST_PATH) != 0o600:
+            raise VerifyError(f"/{MANIFEST_PATH} is not mode 0600")
+        values = read_manifest(ctx.path(MANIFEST_PATH).read_text())
+        if values.get("KLDLOAD_HOSTNAME") != ctx.answers.hostname:
+            raise VerifyError("the manifest does not read back the answered hostname")
+
+
+class Seal(Phase):
+    """Remove machine identity so that every clone of the image gets its own."""
+
+    name = "seal"
+    title = "seal the system for cloning"
+
+    def applies(self, ctx: InstallContext) -> bool:
+        return ctx.answers.export_format is not ExportFormat.NONE
+
+    def run(self, ctx: InstallContext) -> None:
+        if ctx.dry_run:
+            # What is cleared depends on the files in the target: the plan says what.
+            for step in SEAL_STEPS:
+                ctx.runner.note(f"seal: {step.action.value} /{step.pattern} ({step.why})")
+        else:
+            for argv in seal_commands(ctx.target):
+                ctx.run(argv)
+        files = seal_files()
+        write_files(ctx, files)
+        ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+
+    def verify(self, ctx: InstallContext) -> None:
+        if ctx.path("/etc/machine-id").stat().st_size != 0:
+            raise VerifyError("/etc/machine-id is not empty")
+        if list(ctx.path("/etc/ssh").glob("ssh_host_*")):
+            raise VerifyError("SSH host keys are still in the image")
+        if ctx.path(MANIFEST_PATH).exists():
+            raise VerifyError("the install manifest is still in the image")
+        for f in seal_files():
+            if not ctx.path(f.path).is_file():
+                raise VerifyError(f"/{f.path} is missing")

@@ -1,0 +1,119 @@
+"""Which disks an install will wipe, and whether it may.
+
+The answers name disks (kernel paths or /dev/disk/by-id links); the machine
+says what those disks are. This module joins the two, exactly (never by
+substring), and applies the safety rules of `backend.disks` before anything
+touches a disk. The engine's preflight, `plan`, headless mode and the TUI's
+review screen all ask it the same question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from backend.answers import Answers, env_key
+from backend.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify, size_text
+from backend.machine import Disk, Machine
+from backend.problems import Problem
+
+Role = Literal["root", "data", "special"]
+_KEYS: dict[Role, str] = {
+    "root": env_key("disk"),
+    "data": env_key("zfs_data_disks"),
+    "special": env_key("zfs_special_disks"),
+}
+
+
+@dataclass(frozen=True)
+class WipeTarget:
+    """A disk the install will wipe: what the answers said, and what it is."""
+
+    role: Role
+    requested: str
+    disk: Disk
+    verdict: Verdict
+
+    @property
+    def stable_path(self) -> str:
+        """The path vdevs are given by: the real by-id link when there is one."""
+        if self.disk.by_id and not self.disk.by_id_synthesised:
+            return self.disk.by_id
+        return self.disk.path
+
+    def describe(self) -> str:
+        """One line for people: by-id, size, model, and what is on it now."""
+        name = self.disk.by_id or self.disk.path
+        model = self.disk.model or "unknown model"
+        now = "; ".join(self.verdict.contents) if self.verdict.contents else "empty"
+        return f"{name} ({self.disk.path}, {size_text(self.disk.size_bytes)}, {model}): {now}"
+
+
+@dataclass
+class TargetCheck:
+    """The disks to wipe and every reason the install may not go ahead."""
+
+    targets: list[WipeTarget] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def not_empty(self) -> list[WipeTarget]:
+        """Targets holding data: wiped only with explicit consent."""
+        return [t for t in self.targets if not t.verdict.empty]
+
+
+def _partition_owner(machine: Machine, path: str) -> Disk | None:
+    return next((d for d in machine.disks if any(p.path == path for p in d.partitions)), None)
+
+
+def check_targets(answers: Answers, machine: Machine, *, consent: bool) -> TargetCheck:
+    """Resolve every disk of the answers on `machine` and judge it.
+
+    `consent`: the operator agreed to wipe disks that hold data
+    (`KLDLOAD_FORCE_WIPE=1` headless, a typed confirmation in the TUI).
+    """
+    result = TargetCheck()
+    min_size = PROFILE_MIN_SIZE_BYTES[answers.profile.value]
+    seed = machine.seed.device if machine.seed is not None else None
+    requested: list[tuple[Role, str]] = [("root", answers.disk)]
+    requested += [("data", d) for d in answers.zfs_data_disks]
+    requested += [("special", d) for d in answers.zfs_special_disks]
+    seen: dict[str, str] = {}
+    here = ", ".join(d.path for d in machine.disks) or "none"
+    for role, path in requested:
+        key = _KEYS[role]
+        disk = next((d for d in machine.disks if path in (d.path, d.by_id)), None)
+        if disk is None:
+            owner = _partition_owner(machine, path)
+            if owner is not None:
+                result.problems.append(Problem(
+                    f"{path} is a partition of {owner.path}", key=key,
+                    fix=f"give the whole disk ({owner.by_id or owner.path}); it is wiped entirely"))
+            else:
+                result.problems.append(Problem(
+                    f"{path} does not exist on this machine", key=key,
+                    fix=f"disks here: {here} (kldload-tui disks lists them with by-id names)"))
+            continue
+        if disk.path in seen:
+            result.problems.append(Problem(
+                f"{path} is the same disk as {seen[disk.path]} ({disk.path})", key=key,
+                fix="list each disk once"))
+            continue
+        seen[disk.path] = path
+        verdict = classify(disk, live_devices=set(machine.live_devices), seed_device=seed,
+                           min_size_bytes=min_size)
+        target = WipeTarget(role, path, disk, verdict)
+        result.targets.append(target)
+        if not verdict.installable:
+            result.problems.append(Problem(
+                f"{path} cannot be installed to: {'; '.join(verdict.reasons)}", key=key,
+                fix="choose another disk (kldload-tui disks shows which are installable)"))
+        elif not verdict.empty and not consent:
+            result.problems.append(Problem(
+                f"{path} is not empty ({'; '.join(verdict.contents)})", key=key,
+                fix="set KLDLOAD_FORCE_WIPE=1 to wipe it, or choose an empty disk"))
+    return result

@@ -1,0 +1,72 @@
+"""`kldload-tui plan FILE`: the exact commands and files of an install, executing nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kldload_tui import exitcodes
+
+if TYPE_CHECKING:
+    from backend.machine import Machine
+
+NAME = "plan"
+HELP = "print every command and file of an install, in order, executing nothing"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `plan`."""
+    parser.add_argument("answers", metavar="FILE", type=Path, help="answers.env")
+    parser.add_argument("--machine", metavar="FILE|NAME",
+                        help="plan for a machine description instead of this machine")
+    parser.add_argument("--darksite", metavar="DIR", type=Path,
+                        help="plan an install from this local apt repository")
+    parser.add_argument("--json", action="store_true", help="the plan as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the plan; exit 1 when the answers are invalid or the install would refuse."""
+    from backend.answers_file import UnreadableAnswers, load_answers
+    from backend.distros.debian import darksite_path
+    from backend.engine import InstallError, InstallOptions, plan_install
+    from backend.machine import MachineFileError
+
+    try:
+        result = load_answers(args.answers)
+    except UnreadableAnswers as err:
+        print(err, file=sys.stderr)
+        return exitcodes.USAGE
+    for p in result.problems:
+        print(("" if p.severity == "error" else "warning: ") + p.render(), file=sys.stderr)
+    if result.answers is None:
+        return exitcodes.INVALID
+    answers = result.answers
+    try:
+        machine = _machine(args.machine)
+    except MachineFileError as err:
+        print(err, file=sys.stderr)
+        return exitcodes.USAGE if err.unreadable else exitcodes.INVALID
+    options = InstallOptions(dry_run=True, consent_to_wipe=answers.force_wipe,
+                             darksite=args.darksite or darksite_path(), reprobe=False)
+    try:
+        plan = plan_install(answers, machine, options=options)
+    except InstallError as err:
+        print(f"kldload-tui: the install would stop in preflight:\n{err}", file=sys.stderr)
+        return exitcodes.INVALID
+    if args.json:
+        doc = json.loads(plan.to_json())
+        doc["answers"] = str(args.answers)
+        print(json.dumps(doc, indent=2))
+    else:
+        sys.stdout.write(plan.render_text())
+    return exitcodes.OK
+
+
+def _machine(spec: str | None) -> Machine:
+    from backend.machine import resolve_machine
+    from backend.probe import probe_machine
+
+    return resolve_machine(spec) if spec else probe_machine()

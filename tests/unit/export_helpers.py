@@ -1,0 +1,41 @@
+"""An install context for the export phase, without probing or installing anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.answers import Answers
+from backend.answers_file import parse_answers
+from backend.disks import Verdict
+from backend.distros import distro_backend
+from backend.engine import InstallContext, InstallOptions
+from backend.machine import Disk, Machine
+from backend.runner import Runner
+from backend.targets import WipeTarget
+
+
+@dataclass(frozen=True)
+class ExportOptions(InstallOptions):
+    """InstallOptions with the export fields the phase reads (until the engine has them)."""
+
+    export_dir: Path = Path("/var/tmp/kldload-export")
+    export_name: str | None = None
+
+
+def export_answers(disk: str, extra: str = "") -> Answers:
+    text = (f"KLDLOAD_DISTRO=debian\nKLDLOAD_DISK={disk}\nKLDLOAD_HOSTNAME=golden\n"
+            f"KLDLOAD_PROFILE=server\n{extra}")
+    result = parse_answers(text, source="answers.env")
+    assert result.answers is not None, [p.render() for p in result.errors]
+    return result.answers
+
+
+def export_context(answers: Answers, disk_path: str, size_bytes: int, runner: Runner,
+                   options: InstallOptions) -> InstallContext:
+    """A context as the engine hands it to `export`: preflight has resolved the root disk."""
+    disk = Disk(path=disk_path, size_bytes=size_bytes, model="test disk")
+    ctx = InstallContext(answers, Machine(firmware="uefi", disks=[disk]), runner, options,
+                         distro_backend(answers))
+    ctx.targets = [WipeTarget("root", disk_path, disk, Verdict(installable=True))]
+    return ctx

@@ -1,0 +1,171 @@
+"""The engine in plan mode: phase order, events, failure in each phase, teardown."""
+
+import pytest
+
+from backend.answers_file import load_answers, parse_answers
+from backend.engine import PHASES, InstallError, InstallOptions, plan_install, run_install
+from backend.events import Complete, EventLog, Failed, InstallStarted, PhaseFinished, PhaseStarted
+from backend.machine import load_bundled_machine
+from backend.phases import all_phases
+from backend.runner import RecordingRunner
+
+from .test_golden_plans import GOLDEN
+
+BASE = "KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAME=vm-01\n" \
+    "KLDLOAD_PASSWORD='unit-Pass-2026'\n"
+
+
+def answers(extra: str = ""):
+    result = parse_answers(BASE + extra)
+    assert result.answers is not None, [p.render() for p in result.errors]
+    return result.answers
+
+
+def run(a, machine="one-disk-vm", runner=None, **opts):
+    events = EventLog()
+    runner = runner or RecordingRunner(sink=events)
+    options = InstallOptions(dry_run=True, live_root=GOLDEN / "live-root", **opts)
+    outcome = run_install(a, load_bundled_machine(machine), runner=runner, sink=events,
+                          options=options)
+    return outcome, events, runner
+
+
+def test_phase_names_are_the_phases_in_order():
+    assert tuple(p.name for p in all_phases()) == PHASES
+
+
+def test_events_of_a_dry_run():
+    outcome, events, _ = run(answers())
+    assert outcome.ok and not outcome.verified
+    assert outcome.message.startswith("dry run complete: nothing was executed, nothing was "
+                                      "verified")
+    started = events.of_type(InstallStarted)[0]
+    assert started.dry_run and started.phases == [p for p in PHASES
+                                                  if p not in ("seal", "export")]
+    names = [e.name for e in events.of_type(PhaseStarted)]
+    assert names == started.phases
+    assert [e.index for e in events.of_type(PhaseStarted)] == list(range(1, len(names) + 1))
+    assert len(events.of_type(PhaseFinished)) == len(names)
+    assert isinstance(events.events[-1], Complete)
+
+
+# A command of each phase, made to fail: (phase, argv prefix).
+FAILURES = [
+    ("partition", ["sgdisk", "--zap-all"]),
+    ("pool", ["zpool", "create"]),
+    ("datasets", ["zfs", "create"]),
+    ("hostid", ["zgenhostid"]),
+    ("bootstrap", ["debootstrap"]),
+    ("configure", ["useradd"]),
+    ("zfs", ["update-initramfs"]),
+    ("bootloader", ["bootctl"]),
+    ("services", ["systemctl", "enable", "kldload-firstboot.service"]),
+    ("snapshot", ["zfs", "snapshot"]),
+    ("finish", ["zpool", "export", "rpool"]),
+]
+
+
+@pytest.mark.parametrize(("phase", "prefix"), FAILURES)
+def test_a_failing_command_fails_its_phase_and_tears_down(phase, prefix):
+    runner = RecordingRunner()
+    runner.respond(prefix, stderr=f"{prefix[0]}: injected failure", returncode=3)
+    outcome, events, runner = run(answers(), runner=runner)
+    assert not outcome.ok and outcome.failed_phase == phase
+    failed = events.of_type(Failed)
+    assert len(failed) == 1 and failed[0].phase == phase
+    assert failed[0].exit_code == 3
+    assert failed[0].command is not None and " ".join(prefix) in failed[0].command
+    assert "injected failure" in failed[0].message
+    assert not events.of_type(Complete)
+    after = [s for s in runner.plan if s.phase == "teardown" and s.kind == "command"]
+    mounted = {s.argv[-1] for s in runner.plan if s.kind == "command" and s.argv[:1] ==
+               ("mount",) and "--make-rslave" not in s.argv}
+    unmounted = {s.argv[-1] for s in runner.plan if s.argv[:1] == ("umount",)}
+    recursive = {s.argv[-1] for s in runner.plan if s.argv[:2] == ("umount", "--recursive")}
+    left = {m for m in mounted - unmounted if not any(m.startswith(r) for r in recursive)}
+    assert not left, f"still mounted after the failure: {left}"
+    pool_made = PHASES.index(phase) >= PHASES.index("pool")
+    exported = any(s.argv[:3] == ("zpool", "export", "-f") for s in after)
+    assert exported == ((pool_made and phase != "finish") or phase == "finish")
+
+
+def test_teardown_copies_the_log_into_the_target_when_its_root_is_mounted(tmp_path):
+    target = tmp_path / "target"
+    (target / "var" / "log").mkdir(parents=True)
+    runner = RecordingRunner(log_path=tmp_path / "install.log")
+    runner.respond(["bootctl"], returncode=1)
+    outcome, _, runner = run(answers(), runner=runner, target_root=target)
+    assert outcome.failed_phase == "bootloader"
+    copies = [s.argv for s in runner.plan if s.phase == "teardown" and s.argv[:1] == ("install",)]
+    assert copies == [("install", "-D", "-m", "0600", str(tmp_path / "install.log"),
+                       str(target / "var/log/kldload/install.log"))]
+
+
+def test_an_unsupported_distro_is_refused_in_preflight():
+    a = load_answers("answers-examples/rocky-seed-usb.env").answers
+    outcome, events, runner = run(a, "server-3nvme-usb-seed")
+    assert outcome.failed_phase == "preflight"
+    assert events.of_type(Failed)[0].message == (
+        "KLDLOAD_DISTRO=rocky: this installer cannot install rocky yet (supported: debian); "
+        "choose KLDLOAD_DISTRO=debian")
+    assert [s for s in runner.plan if s.kind != "note"] == []
+
+
+@pytest.mark.parametrize(("extra", "machine", "message"), [
+    ("", "server-3nvme-usb-seed", "KLDLOAD_DISK: /dev/vda does not exist on this machine; "
+     "disks here: /dev/loop0, /dev/nvme0n1, /dev/nvme1n1, /dev/nvme2n1, /dev/sda, /dev/sr0"),
+    ("KLDLOAD_ZFS_TOPOLOGY=mirror\nKLDLOAD_ZFS_DATA_DISKS=/dev/sda1\n", "old-rpool",
+     "KLDLOAD_ZFS_DATA_DISKS: /dev/sda1 is a partition of /dev/sda; give the whole disk "
+     "(/dev/disk/by-id/ata-Samsung_SSD_860_EVO_500GB_S3Z1NB0K812345L); it is wiped entirely"),
+    ("KLDLOAD_ZFS_TOPOLOGY=mirror\nKLDLOAD_ZFS_DATA_DISKS=/dev/sr0\n", "one-disk-vm",
+     "KLDLOAD_ZFS_DATA_DISKS: /dev/sr0 cannot be installed to: holds the running live system"),
+])
+def test_preflight_refuses_wrong_disks_before_any_command(extra, machine, message):
+    a = answers(extra)
+    if machine == "old-rpool":
+        a = a.model_copy(update={"disk": "/dev/sdb"})
+    outcome, events, runner = run(a, machine)
+    assert outcome.failed_phase == "preflight"
+    assert message in events.of_type(Failed)[0].message
+    assert [s for s in runner.plan if s.kind != "note"] == []
+
+
+def test_a_disk_with_data_needs_consent():
+    a = answers().model_copy(update={"disk": "/dev/sda"})
+    outcome, events, _ = run(a, "old-rpool")
+    assert outcome.failed_phase == "preflight"
+    assert "KLDLOAD_DISK: /dev/sda is not empty (gpt partition table with 2 partition(s); " \
+        "vfat on /dev/sda1; member of ZFS pool 'rpool' on /dev/sda2); set " \
+        "KLDLOAD_FORCE_WIPE=1 to wipe it, or choose an empty disk" in events.of_type(
+            Failed)[0].message
+    assert run(a, "old-rpool", consent_to_wipe=True)[0].ok
+
+
+def test_the_same_disk_twice_by_two_names_is_refused():
+    a = answers("KLDLOAD_ZFS_TOPOLOGY=mirror\nKLDLOAD_ZFS_DATA_DISKS="
+                "/dev/disk/by-id/virtio-kldload-vda\n")
+    _, events, _ = run(a)
+    assert "is the same disk as /dev/vda" in events.of_type(Failed)[0].message
+
+
+def test_plan_install_raises_with_the_reason():
+    a = answers().model_copy(update={"disk": "/dev/nvme9n9"})
+    with pytest.raises(InstallError, match="does not exist on this machine"):
+        plan_install(a, load_bundled_machine("one-disk-vm"), options=InstallOptions())
+
+
+def test_secrets_never_reach_events_log_or_plan(tmp_path):
+    a = parse_answers(BASE.replace("unit-Pass-2026", "pw-in-clear-9") +
+                      "KLDLOAD_ZFS_ENCRYPT=1\nKLDLOAD_ZFS_PASSPHRASE='pass phrase 9'\n"
+                      "KLDLOAD_EXPORT_FORMAT=qcow2\nKLDLOAD_EXPORT_SCP_HOST=img\n"
+                      "KLDLOAD_EXPORT_SCP_PASS=scp-pw-9\n").answers
+    log = tmp_path / "install.log"
+    events = EventLog()
+    runner = RecordingRunner(log_path=log, sink=events)
+    outcome, _, _ = run(a, runner=runner)
+    runner.close()
+    assert outcome.ok
+    texts = [log.read_text(), runner.to_json(), runner.render_text(),
+             *(e.model_dump_json() for e in events.events)]
+    for secret in ("pw-in-clear-9", "pass phrase 9", "scp-pw-9"):
+        assert all(secret not in t for t in texts), secret

@@ -1,0 +1,85 @@
+"""Golden plans: each answers file over a sample machine gives exactly the
+checked-in plan. A change to one is a deliberate act in the same commit:
+regenerate with `UPDATE_GOLDEN=1 pytest tests/unit/test_golden_plans.py` and
+read the diff."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from backend.answers_file import load_answers
+from backend.engine import InstallOptions, plan_install
+from backend.machine import load_bundled_machine
+
+ROOT = Path(__file__).parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+# Case -> (answers file, bundled machine, install from the darksite fixture).
+CASES: dict[str, tuple[Path, str, bool]] = {
+    "single-minimal": (GOLDEN / "answers/single-minimal.env", "one-disk-vm", False),
+    "single-core-bookworm-static": (GOLDEN / "answers/single-core-bookworm-static.env",
+                                    "one-disk-vm", False),
+    "mirror-server": (GOLDEN / "answers/mirror-server.env", "server-3nvme-usb-seed", False),
+    "raidz1-encrypted": (GOLDEN / "answers/raidz1-encrypted.env", "server-3nvme-usb-seed",
+                         False),
+    "raidz1-special-kvm-ebpf": (GOLDEN / "answers/raidz1-special-kvm-ebpf.env",
+                                "storage-6disk", False),
+    "mirror-stripe-special-encrypted": (GOLDEN / "answers/mirror-stripe-special-encrypted.env",
+                                        "storage-6disk", False),
+    "desktop-ai-nvidia-extra": (GOLDEN / "answers/desktop-ai-nvidia-extra.env", "one-disk-vm",
+                                False),
+    "cluster-wireguard": (GOLDEN / "answers/cluster-wireguard.env", "one-disk-vm", False),
+    "export-qcow2-scp-key": (GOLDEN / "answers/export-qcow2-scp-key.env", "one-disk-vm", False),
+    "export-ova-scp-password": (GOLDEN / "answers/export-ova-scp-password.env", "one-disk-vm",
+                                False),
+    "darksite-keep": (GOLDEN / "answers/darksite-keep.env", "one-disk-vm", True),
+    "old-rpool-force-wipe": (GOLDEN / "answers/old-rpool-force-wipe.env", "old-rpool", False),
+    "seed-full-reference": (ROOT / "answers-examples/full-reference.env", "old-rpool", False),
+}
+SECRETS = ("golden passphrase", "golden-scp-secret", "-Pass-2026", "S3cure-Passw0rd!",
+           "changeme")
+
+
+def plan_for(case: str):
+    answers_path, machine, darksite = CASES[case]
+    answers = load_answers(answers_path).answers
+    assert answers is not None, answers_path
+    options = InstallOptions(consent_to_wipe=answers.force_wipe,
+                             live_root=GOLDEN / "live-root",
+                             darksite=GOLDEN / "darksite" if darksite else None)
+    return plan_install(answers, load_bundled_machine(machine), options=options)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plan_matches_golden(case):
+    text = plan_for(case).render_text()
+    golden = GOLDEN / "plans" / f"{case}.plan"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.write_text(text)
+    assert golden.exists(), f"no golden plan: UPDATE_GOLDEN=1 to create {golden}"
+    assert text == golden.read_text(), f"plan changed: diff it with {golden}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plans_hold_no_secret(case):
+    plan = plan_for(case)
+    for text in (plan.render_text(), plan.to_json()):
+        for secret in SECRETS:
+            assert secret not in text, (case, secret)
+    for step in plan.plan:
+        for secret in SECRETS:
+            assert secret not in (step.content or ""), (case, step.path)
+
+
+def test_every_topology_and_the_features_are_covered():
+    from backend.answers import Topology
+
+    seen = {load_answers(p).answers.zfs_topology for p, _, _ in CASES.values()}
+    assert seen == set(Topology)
+    texts = {case: plan_for(case).render_text() for case in CASES}
+    assert any("special mirror" in t for t in texts.values())
+    assert any("encryption=aes-256-gcm" in t for t in texts.values())
+    assert any("# seal" in t and "# export" in t for t in texts.values())
+    assert "# seal" not in texts["single-minimal"]
+    assert "--no-check-gpg" in texts["darksite-keep"]
+    assert "zpool labelclear -f /dev/sda2" in texts["old-rpool-force-wipe"]

@@ -1,0 +1,88 @@
+"""`kldload-tui --headless` and `plan` as an unattended machine runs them."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+GOLDEN = ROOT / "tests" / "golden"
+
+
+def kldload(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "kldload-tui"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120,
+                          input=stdin if stdin is not None else "")
+
+
+def test_headless_dry_run_prints_what_it_wipes_and_every_phase(tmp_path):
+    log = tmp_path / "dry.log"
+    r = kldload("--headless", "--dry-run", "--machine", "server-3nvme-usb-seed", "--answers",
+                str(GOLDEN / "answers/mirror-server.env"), "--log", str(log))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert f"answers: file {GOLDEN / 'answers/mirror-server.env'} (--answers)" in out
+    assert "  wipe      /dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456A " \
+        "(/dev/nvme0n1, 931.5 GiB, Samsung SSD 980 PRO 1TB): empty" in out
+    assert "[1/13] preflight" in out and "[13/13] finish" in out
+    assert "kldload: complete: dry run complete: nothing was executed, nothing was verified" \
+        in out
+    assert "kldload: would poweroff now (dry run)" in out
+    assert "mirror-Pass-2026" not in out + r.stderr + log.read_text()
+
+
+def test_headless_json_lines(tmp_path):
+    r = kldload("--headless", "--dry-run", "--json", "--machine", "one-disk-vm", "--answers",
+                str(GOLDEN / "answers/single-minimal.env"), "--log", str(tmp_path / "l"))
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "install_started" and kinds[-1] == "complete"
+    assert kinds.count("phase_started") == kinds.count("phase_finished") == 13
+
+
+def test_headless_refuses_a_disk_with_data_without_force_wipe(tmp_path):
+    answers = tmp_path / "a.env"
+    answers.write_text("KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=x\n")
+    r = kldload("--headless", "--dry-run", "--machine", "old-rpool", "--answers", str(answers))
+    assert r.returncode == 1
+    assert "KLDLOAD_DISK: /dev/sda is not empty (gpt partition table with 2 partition(s); vfat" \
+        " on /dev/sda1; member of ZFS pool 'rpool' on /dev/sda2); set KLDLOAD_FORCE_WIPE=1 to " \
+        "wipe it, or choose an empty disk" in r.stderr
+    assert "refusing to install; nothing was touched" in r.stderr
+    assert "[1/" not in r.stdout
+
+
+def test_headless_invalid_answers_print_every_error(tmp_path):
+    answers = tmp_path / "a.env"
+    answers.write_text("KLDLOAD_DISTRO=debain\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAM=x\n")
+    r = kldload("--headless", "--machine", "one-disk-vm", "--answers", str(answers))
+    assert r.returncode == 1
+    assert f"{answers}:1: KLDLOAD_DISTRO: unknown distro 'debain'" in r.stderr
+    assert f"{answers}:3: KLDLOAD_HOSTNAM: unknown key KLDLOAD_HOSTNAM" in r.stderr
+    assert "nothing was touched" in r.stderr
+
+
+def test_headless_without_answers_and_without_a_terminal_fails_clearly():
+    r = kldload("--headless", "--machine", "one-disk-vm")
+    assert r.returncode == 2
+    assert "no answers found" in r.stderr
+
+
+def test_the_seed_disk_of_a_machine_is_found_and_used():
+    r = kldload("--headless", "--dry-run", "--machine", "server-3nvme-usb-seed")
+    assert "answers: seed disk /dev/sda1" in r.stdout, r.stdout + r.stderr
+
+
+def test_plan_command_text_and_json():
+    r = kldload("plan", str(GOLDEN / "answers/single-minimal.env"), "--machine", "one-disk-vm")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("# preflight\n")
+    assert "zpool create -f" in r.stdout
+    r = kldload("plan", "--json", str(GOLDEN / "answers/single-minimal.env"), "--machine",
+                "one-disk-vm")
+    steps = json.loads(r.stdout)["steps"]
+    assert {s["kind"] for s in steps} == {"command", "write", "note"}
+    r = kldload("plan", str(ROOT / "answers-examples/minimal.env"), "--machine", "one-disk-vm")
+    assert r.returncode == 1
+    assert "KLDLOAD_DISK: /dev/sda does not exist on this machine" in r.stderr
