@@ -5,11 +5,19 @@ from __future__ import annotations
 import stat
 from datetime import UTC, datetime
 
+from backend.answer_rules import WELL_KNOWN_PASSWORDS
 from backend.answers import ExportFormat
-from backend.answers_file import dump_answers
+from backend.answers_file import REDACTED, dump_answers
 from backend.distros.debian_config import write_files
 from backend.engine import InstallContext, Phase, VerifyError
-from backend.manifest import MANIFEST_PATH, InstallFacts, installer_version, read_manifest
+from backend.envfile import parse_env
+from backend.manifest import (
+    MANIFEST_PATH,
+    SECRET_KEYS,
+    InstallFacts,
+    installer_version,
+    read_manifest,
+)
 from backend.seal import SEAL_STEPS, seal_commands
 from backend.target_files import (
     HELD_PACKAGES_PATH,
@@ -71,20 +79,36 @@ class Manifest(Phase):
         ctx.runner.write_file(ctx.path(ANSWERS_COPY), text, 0o600)
 
     def verify(self, ctx: InstallContext) -> None:
-        secrets = [s.get_secret_value() for s in (
-            ctx.answers.password, ctx.answers.zfs_passphrase, ctx.answers.export_scp_pass)]
         for rel in (MANIFEST_PATH, ANSWERS_COPY.lstrip("/"), HELD_PACKAGES_PATH):
-            path = ctx.path(rel)
-            if not path.is_file():
-                raise VerifyError(f"{path} is missing")
-            text = path.read_text()
-            if any(s and s in text for s in secrets):
-                raise VerifyError(f"{path} contains a secret")
+            if not ctx.path(rel).is_file():
+                raise VerifyError(f"{ctx.path(rel)} is missing")
         if _mode(ctx, MANIFEST_PATH) != 0o600:
             raise VerifyError(f"/{MANIFEST_PATH} is not mode 0600")
-        values = read_manifest(ctx.path(MANIFEST_PATH).read_text())
+        manifest = ctx.path(MANIFEST_PATH).read_text()
+        values = read_manifest(manifest)
+        leaked = sorted(SECRET_KEYS & set(values))
+        if leaked:
+            raise VerifyError(f"/{MANIFEST_PATH} holds secret keys: {', '.join(leaked)}")
         if values.get("KLDLOAD_HOSTNAME") != ctx.answers.hostname:
             raise VerifyError("the manifest does not read back the answered hostname")
+        copy = ctx.path(ANSWERS_COPY).read_text()
+        entries, _ = parse_env(copy)
+        for e in entries:
+            if e.key in SECRET_KEYS and e.value not in ("", REDACTED):
+                raise VerifyError(f"{ANSWERS_COPY}: {e.key} is not redacted")
+        # Belt and braces: a real secret must not appear anywhere in these files.
+        # Short or well-known values (admin) occur in ordinary text and prove nothing.
+        for secret in _meaningful_secrets(ctx):
+            if secret in manifest or secret in copy:
+                raise VerifyError("a secret from the answers appears in the manifest or "
+                                  "the answers copy")
+
+
+def _meaningful_secrets(ctx: InstallContext) -> list[str]:
+    a = ctx.answers
+    values = (a.password, a.zfs_passphrase, a.export_scp_pass)
+    return [s.get_secret_value() for s in values if len(s.get_secret_value()) >= 6
+            and s.get_secret_value() not in WELL_KNOWN_PASSWORDS]
 
 
 class Seal(Phase):
