@@ -8,6 +8,7 @@ KLDLOAD_EXTRA_PACKAGES) follow in a second transaction.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,10 @@ BASE_PACKAGES = (
     "keyboard-configuration", "console-setup", "busybox", "ca-certificates", "less",
     "apt-utils", "gdisk", "dosfstools", "efibootmgr",
 )
-# Prebuilt ZFS modules for the darksite's kernel (E2E.md: DKMS under emulation
-# takes most of an hour); a package of that name Provides: zfs-modules.
-PREBUILT_ZFS = "kldload-zfs-modules"
+# Prebuilt ZFS modules for one exact kernel, as a darksite carries them
+# (E2E.md: DKMS under emulation takes most of an hour): zfs-modules-<kernel>,
+# Provides: zfs-modules, Depends: that linux-image.
+PREBUILT_ZFS_PREFIX = "zfs-modules-"
 KERNEL = "linux-image-amd64"
 CORE_PACKAGES = (KERNEL, "zfsutils-linux", "zfs-initramfs", "systemd-boot")
 PROFILE_PACKAGES: dict[Profile, tuple[str, ...]] = {
@@ -130,11 +132,11 @@ class DebianBackend(DistroBackend):
                               f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n"
                               f"MODULES={a.initramfs_modules.value}\n")
         ctx.chroot(["apt-get", "update"], env=APT_ENV, timeout=1800)
-        prebuilt = ctx.chroot(["apt-cache", "show", "--no-all-versions", PREBUILT_ZFS],
-                              check=False).strip()
-        zfs_module = [PREBUILT_ZFS] if prebuilt else ["zfs-dkms", "linux-headers-amd64"]
+        prebuilt = _prebuilt_zfs_module(ctx)
+        zfs_module = [prebuilt] if prebuilt else ["zfs-dkms", "linux-headers-amd64"]
         if not prebuilt:
-            ctx.runner.note("no prebuilt ZFS modules in the repository: building with DKMS")
+            ctx.runner.note("no prebuilt ZFS module package for the kernel in the repository: "
+                            "building with DKMS")
         self.core = [*CORE_PACKAGES, *zfs_module]
         _apt_install(ctx, self.core)
         ctx.kernel_version = _kernel_version(ctx)
@@ -192,9 +194,21 @@ class DebianBackend(DistroBackend):
                               "at boot")
 
     def held_packages(self, ctx: InstallContext) -> list[str]:
-        zfs = PREBUILT_ZFS if PREBUILT_ZFS in self.core else "zfs-dkms"
+        zfs = next((p for p in self.core if p.startswith(PREBUILT_ZFS_PREFIX)), "zfs-dkms")
         return list(default_held_packages(Distro.DEBIAN, zfs_module=zfs,
                                           bootloader=("systemd-boot",)))
+
+
+def _prebuilt_zfs_module(ctx: InstallContext) -> str | None:
+    """zfs-modules-<kernel> for the kernel linux-image-amd64 would install, if the
+    repository has it."""
+    depends = ctx.chroot(["apt-cache", "depends", "--important", KERNEL], check=False)
+    kernels = re.findall(r"Depends:\s*linux-image-(\d\S*)", depends)
+    if not kernels:
+        return None
+    name = PREBUILT_ZFS_PREFIX + kernels[0]
+    shown = ctx.chroot(["apt-cache", "show", "--no-all-versions", name], check=False)
+    return name if f"Package: {name}" in shown else None
 
 
 def _apt_install(ctx: InstallContext, packages: list[str]) -> None:
@@ -230,6 +244,9 @@ def _mount_api_filesystems(ctx: InstallContext) -> None:
             ctx.run(["mount", "--make-rslave", dest])
 
 
-def darksite_path(candidates: tuple[Path, ...] = (Path("/run/kldload/darksite"),)) -> Path | None:
-    """A local apt repository shipped with the live medium, when there is one."""
+DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/darksite"))
+
+
+def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES) -> Path | None:
+    """A local apt repository the live medium mounted, when there is one."""
     return next((p for p in candidates if (p / "dists").is_dir()), None)

@@ -169,3 +169,20 @@ def test_secrets_never_reach_events_log_or_plan(tmp_path):
              *(e.model_dump_json() for e in events.events)]
     for secret in ("pw-in-clear-9", "pass phrase 9", "scp-pw-9"):
         assert all(secret not in t for t in texts), secret
+
+
+def test_a_prebuilt_zfs_module_for_the_kernel_is_preferred_to_dkms():
+    runner = RecordingRunner()
+    runner.respond(["apt-cache", "depends", "--important", "linux-image-amd64"],
+                   stdout="linux-image-amd64\n  Depends: linux-image-6.1.0-57-amd64\n")
+    runner.respond(["apt-cache", "show", "--no-all-versions", "zfs-modules-6.1.0-57-amd64"],
+                   stdout="Package: zfs-modules-6.1.0-57-amd64\nProvides: zfs-modules\n")
+    outcome, _, runner = run(answers(), runner=runner)
+    assert outcome.ok
+    installs = [s.argv for s in runner.plan if s.argv[2:4] == ("apt-get", "install")]
+    assert installs[0][-5:] == ("linux-image-amd64", "zfsutils-linux", "zfs-initramfs",
+                                "systemd-boot", "zfs-modules-6.1.0-57-amd64")
+    assert not any("zfs-dkms" in argv for argv in installs)
+    held = next(s.content for s in runner.plan if s.kind == "write" and
+                str(s.path).endswith("held-packages"))
+    assert "zfs-modules-6.1.0-57-amd64" in held and "zfs-dkms" not in held

@@ -225,8 +225,8 @@ def test_held_packages():
     assert default_held_packages(Distro.DEBIAN, bootloader=("systemd-boot",)) == (
         "linux-image-amd64", "zfs-dkms", "zfsutils-linux", "zfs-initramfs",
         "linux-headers-amd64", "systemd-boot")
-    prebuilt = default_held_packages(Distro.DEBIAN, zfs_module="kldload-zfs-modules")
-    assert "kldload-zfs-modules" in prebuilt and "linux-headers-amd64" not in prebuilt
+    prebuilt = default_held_packages(Distro.DEBIAN, zfs_module="zfs-modules-6.1.0-57-amd64")
+    assert "zfs-modules-6.1.0-57-amd64" in prebuilt and "linux-headers-amd64" not in prebuilt
     assert "zfs-dkms" not in default_held_packages(Distro.UBUNTU)
     with pytest.raises(UnsupportedDistro):
         default_held_packages(Distro.ARCH)
