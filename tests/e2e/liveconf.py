@@ -1,0 +1,119 @@
+"""Configuration written into the live root: what the live ISO's own start-up does.
+
+``kldload-autoinstall.service`` runs on ttyS0 the way the ISO's autoinstall does:
+``kldload-tui --headless``, with timestamped markers (``KLDLOAD-E2E: <marker>
+<epoch>``) the harness waits for, then powers the guest off. The kernel command
+line chooses the mode: ``kldload.e2e=smoke`` runs ``kldload-tui --version`` and
+leaves the guest up; ``kldload.autoinstall=off`` skips the unit. After it, root
+is logged in on ttyS0 so the harness can run checks over the console.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.darksite import GUEST_PATH, LABEL
+
+HOSTNAME = "kldload-live"
+MARKER = "KLDLOAD-E2E:"
+
+AUTOINSTALL_SCRIPT = f"""#!/bin/sh
+# kldload e2e stand-in for the live ISO's autoinstall (see tests/e2e/liveconf.py).
+marker() {{ echo "{MARKER} $* $(date +%s)"; }}
+# Wait until the console has sent everything: the getty that starts after this unit
+# flushes the tty's output queue, which under emulation can still hold our last lines.
+drain() {{ python3 -c 'import termios; termios.tcdrain(1)' || sleep 2; }}
+mode=install
+for word in $(cat /proc/cmdline); do
+    case "$word" in kldload.e2e=*) mode="${{word#kldload.e2e=}}" ;; esac
+done
+marker autoinstall-start mode=$mode
+case "$mode" in
+smoke)
+    kldload-tui --version
+    marker autoinstall-done rc=$?
+    drain
+    ;;
+*)
+    kldload-tui --headless
+    rc=$?
+    marker autoinstall-done rc=$rc
+    if [ "$rc" -ne 0 ]; then
+        journalctl -b --no-pager -p warning -n 60
+    fi
+    marker poweroff
+    drain
+    systemctl poweroff || echo o > /proc/sysrq-trigger
+    ;;
+esac
+"""
+
+AUTOINSTALL_UNIT = """[Unit]
+Description=kldload autoinstall (e2e stand-in for the live ISO's)
+After=systemd-udev-settle.service local-fs.target systemd-modules-load.service
+Wants=systemd-udev-settle.service
+ConditionKernelCommandLine=!kldload.autoinstall=off
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/kldload-autoinstall
+StandardInput=tty
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+TTYReset=yes
+Environment=TERM=vt100 NO_COLOR=1 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+TimeoutStartSec=infinity
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+# After the autoinstall has finished with the console, a root shell for the harness.
+GETTY_DROPIN = """[Unit]
+After=kldload-autoinstall.service
+
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,57600,38400,9600 %I $TERM
+"""
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def configure(root: Path) -> None:
+    """Hostname, fstab (the darksite disk by label), the autoinstall unit, the getty."""
+    _write(root / "etc/hostname", HOSTNAME + "\n")
+    _write(root / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {HOSTNAME}\n")
+    # nofail: a guest without the darksite disk still boots.
+    _write(root / "etc/fstab",
+           f"LABEL={LABEL} {GUEST_PATH} ext4 ro,nofail,x-systemd.device-timeout=20s 0 0\n")
+    (root / GUEST_PATH.lstrip("/")).mkdir(exist_ok=True)
+    _write(root / "usr/local/sbin/kldload-autoinstall", AUTOINSTALL_SCRIPT, 0o755)
+    _write(root / "etc/systemd/system/kldload-autoinstall.service", AUTOINSTALL_UNIT)
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    link = wants / "kldload-autoinstall.service"
+    if not link.is_symlink():
+        link.symlink_to("/etc/systemd/system/kldload-autoinstall.service")
+    _write(root / "etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf", GETTY_DROPIN)
+    # Background apt runs would hold the lock the installer needs; the live
+    # environment has no network and no business updating itself.
+    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "e2scrub_all.timer",
+                 "fstrim.timer"):
+        mask = root / "etc/systemd/system" / unit
+        if not mask.is_symlink():
+            mask.symlink_to("/dev/null")
+    # A fresh machine-id per boot (the file exists but is empty), like a live medium.
+    _write(root / "etc/machine-id", "", 0o444)
+    passwd = root / "etc/shadow"
+    # Root gets no password: the console login is automatic and there is no network.
+    passwd.write_text("\n".join(
+        "root::" + line.split(":", 2)[2] if line.startswith("root:") else line
+        for line in passwd.read_text().splitlines()
+    ) + "\n")

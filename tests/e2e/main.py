@@ -1,0 +1,97 @@
+"""``tests/e2e/run``: build (or reuse) the darksite and live environment, run layouts,
+print one verdict line per layout with step timings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from tests.e2e import cache
+from tests.e2e.darksite import ensure_darksite
+from tests.e2e.layouts import LAYOUTS, Result, Run, run_layout
+from tests.e2e.live import ensure_live
+from tests.e2e.sh import safe_rmtree, say
+
+KEEP_RUNS = 6
+DISK_SUFFIXES = (".qcow2", ".raw", ".img", ".fd")
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tests/e2e/run", description=__doc__)
+    parser.add_argument("--layout", default="smoke", choices=[*LAYOUTS, "all"],
+                        help="layout to run, or all (default: smoke)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the run's disks even when it passes")
+    parser.add_argument("--build-only", action="store_true",
+                        help="build or reuse the artefacts, boot nothing")
+    return parser.parse_args(argv)
+
+
+def _run_dir(label: str) -> Path:
+    runs = cache.cache_root() / "runs"
+    runs.mkdir(exist_ok=True)
+    old = sorted(p for p in runs.iterdir() if p.is_dir())
+    for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
+        safe_rmtree(stale)
+    path = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.getpid()}"
+    path.mkdir()
+    return path
+
+
+def _line(result: Result, total: float, builds: dict[str, float]) -> str:
+    verdict = "PASS" if result.ok else "FAIL"
+    steps = " ".join(f"{k}={v:.0f}s" for k, v in {**builds, **result.steps}.items())
+    return f"e2e {result.layout} {verdict} {total:.0f}s {steps}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; exit status 0 when every layout passed."""
+    args = _parse(argv)
+    # On SIGTERM (a CI time limit) unwind like on ^C: guests killed, chroot mounts undone.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if os.geteuid() != 0:
+        print("e2e: needs root (debootstrap, chroots, mounts)", file=sys.stderr)
+        return 2
+    names = list(LAYOUTS) if args.layout == "all" else [args.layout]
+    run_dir = _run_dir(args.layout)
+    log = run_dir / "build.log"
+    say(f"run directory {run_dir}")
+    builds: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        darksite, _ = ensure_darksite(log)
+        builds["build:darksite"] = time.monotonic() - started
+        started = time.monotonic()
+        live, built = ensure_live(darksite, log)
+        builds["build:live"] = time.monotonic() - started
+        say("built: " + (", ".join(k for k, v in built.items() if v) or "nothing (all cached)"))
+    except RuntimeError as err:  # CommandFailed carries the command and its output's tail
+        print(f"e2e build FAIL: {err}\nfull log: {log}", file=sys.stderr)
+        return 1
+    if args.build_only:
+        print("e2e build PASS " + " ".join(f"{k}={v:.0f}s" for k, v in builds.items()))
+        return 0
+    failed = 0
+    for name in names:
+        started = time.monotonic()
+        say(f"layout {name}: starting")
+        result = run_layout(name, Run(darksite, live, run_dir, log))
+        print(_line(result, time.monotonic() - started + sum(builds.values()), builds), flush=True)
+        builds = {}  # the builds are charged to the first layout only
+        if not result.ok:
+            failed += 1
+            print(f"e2e {name}: {result.detail}\n--- console tail ---\n{result.console_tail}"
+                  f"\n--- logs kept in {run_dir} ---", file=sys.stderr)
+    if not failed and not args.keep:
+        for disk in run_dir.iterdir():
+            if disk.suffix in DISK_SUFFIXES:
+                disk.unlink()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

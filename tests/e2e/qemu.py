@@ -1,0 +1,201 @@
+"""QEMU guests under software emulation, driven over the serial console with pexpect.
+
+E2E.md: KVM guests hang on these machines, so always ``-accel tcg``; each guest
+keeps about one core busy. Every guest is killed when its context ends, and its
+console is logged to the run directory (outside the repository).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import pexpect
+
+from tests.e2e.sh import run
+
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+MARKER = "KLDLOAD-E2E:"
+
+
+class GuestError(RuntimeError):
+    """A guest did not do what was expected in time; carries the console's tail."""
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A virtio disk; the serial shows up in the guest as /dev/disk/by-id/virtio-SERIAL."""
+
+    path: Path
+    serial: str
+    fmt: str = "qcow2"
+    readonly: bool = False
+
+    @property
+    def guest_path(self) -> str:
+        return f"/dev/disk/by-id/virtio-{self.serial}"
+
+
+def overlay(base: Path, dest: Path, log: Path, base_fmt: str = "raw") -> Path:
+    """A throw-away qcow2 on top of a cached image: the image itself stays pristine."""
+    run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", base_fmt, "-b", str(base), str(dest)],
+        log=log)
+    return dest
+
+
+def blank(dest: Path, size: str, log: Path, fmt: str = "raw") -> Path:
+    """A blank (sparse) virtual disk, like a new drive."""
+    run(["qemu-img", "create", "-q", "-f", fmt, str(dest), size], log=log)
+    return dest
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """UEFI firmware: Debian's OVMF code read-only plus a private copy of the variables."""
+
+    code: Path
+    vars: Path
+
+    @classmethod
+    def uefi(cls, run_dir: Path, name: str = "ovmf-vars.fd") -> Firmware:
+        dest = run_dir / name
+        shutil.copy2(OVMF_VARS, dest)
+        return cls(OVMF_CODE, dest)
+
+    def args(self) -> list[str]:
+        return ["-drive", f"if=pflash,format=raw,readonly=on,file={self.code}",
+                "-drive", f"if=pflash,format=raw,file={self.vars}"]
+
+
+@dataclass
+class Guest:
+    """One QEMU guest: direct kernel boot (kernel/initrd/append) or firmware boot."""
+
+    name: str
+    run_dir: Path
+    disks: list[Disk] = field(default_factory=list)
+    kernel: Path | None = None
+    initrd: Path | None = None
+    append: str = ""
+    firmware: Firmware | None = None
+    memory_mib: int = 4096
+    cpus: int = 2
+    child: pexpect.spawn | None = None
+    started: float = 0.0
+
+    @property
+    def console_log(self) -> Path:
+        return self.run_dir / f"{self.name}-console.log"
+
+    def argv(self) -> list[str]:
+        """The full QEMU command line."""
+        argv = ["qemu-system-x86_64", "-name", self.name, "-accel", "tcg", "-machine", "q35",
+                "-m", str(self.memory_mib), "-smp", str(self.cpus),
+                "-nographic", "-no-reboot", "-nic", "none",
+                # No default devices (q35's empty CD drive would show up as a disk to the
+                # installer's probe); the serial console and monitor on stdio only.
+                "-nodefaults", "-serial", "mon:stdio"]
+        if self.firmware:
+            argv += self.firmware.args()
+        if self.kernel:
+            argv += ["-kernel", str(self.kernel)]
+        if self.initrd:
+            argv += ["-initrd", str(self.initrd)]
+        if self.append:
+            argv += ["-append", self.append]
+        for i, disk in enumerate(self.disks):
+            ro = ",readonly=on" if disk.readonly else ""
+            argv += ["-drive", f"file={disk.path},format={disk.fmt},if=none,id=d{i},"
+                               f"cache=unsafe{ro}",
+                     "-device", f"virtio-blk-pci,drive=d{i},serial={disk.serial}"]
+        return argv
+
+    def start(self) -> Guest:
+        """Start the guest with its console logged; returns self for chaining."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        argv = self.argv()
+        (self.run_dir / f"{self.name}-argv.txt").write_text(" ".join(argv) + "\n")
+        log = self.console_log.open("a", encoding="utf-8", errors="replace")
+        self.child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", codec_errors="replace",
+                                   timeout=None, maxread=65536, dimensions=(50, 250))
+        self.child.logfile_read = log
+        self.started = time.monotonic()
+        return self
+
+    def _require(self) -> pexpect.spawn:
+        if self.child is None:
+            raise GuestError(f"{self.name}: not started")
+        return self.child
+
+    def tail(self, lines: int = 40) -> str:
+        """The end of the console log, for failure reports."""
+        text = self.console_log.read_text(errors="replace") if self.console_log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def expect(self, pattern: str, timeout: float, what: str = "") -> re.Match[str]:
+        """Wait for a regex on the console; GuestError on timeout or guest exit."""
+        child = self._require()
+        try:
+            child.expect(pattern, timeout=timeout)
+        except pexpect.TIMEOUT:
+            raise GuestError(f"{self.name}: timed out after {timeout:.0f}s waiting for "
+                             f"{what or pattern}") from None
+        except pexpect.EOF:
+            raise GuestError(f"{self.name}: guest exited while waiting for "
+                             f"{what or pattern}") from None
+        match: re.Match[str] = child.match
+        return match
+
+    def wait_marker(self, marker: str, timeout: float) -> dict[str, str]:
+        """Wait for ``KLDLOAD-E2E: marker [k=v ...] EPOCH``; returns the k=v fields."""
+        match = self.expect(rf"{MARKER} {re.escape(marker)}((?: \S+=\S*)*) (\d+)\r*\n",
+                            timeout, f"marker {marker}")
+        fields = dict(f.split("=", 1) for f in match.group(1).split())
+        fields["epoch"] = match.group(2)
+        return fields
+
+    def sendline(self, text: str) -> None:
+        """Type a line at the console."""
+        self._require().sendline(text)
+
+    def login_shell(self, prompt: str, timeout: float) -> None:
+        """Wait for the autologin prompt, then make the shell easy to drive: no line
+        editing or echo (so output is only output), no kernel messages, a plain prompt,
+        and pipefail (a pipeline fails when any part does)."""
+        self.expect(prompt, timeout, "the root shell prompt")
+        self.sendline("set +o emacs +o vi -o pipefail; stty -echo cols 250; dmesg -n 1; "
+                      "PS1='e2e# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
+        self.expect(r"e2e# ", 30, "the harness prompt")
+
+    def shell(self, command: str, timeout: float) -> tuple[int, str]:
+        """Run a command in the console shell; returns (exit status, output)."""
+        token = secrets.token_hex(4)
+        self.sendline(f"{command}; echo \"{MARKER} rc=$? {token}\"")
+        match = self.expect(rf"{MARKER} rc=(\d+) {token}\r*\n", timeout, f"`{command}`")
+        output = (self._require().before or "").replace("\r", "")
+        self.expect(r"e2e# ", 30, "the prompt after a command")
+        return int(match.group(1)), output
+
+    def wait_exit(self, timeout: float) -> None:
+        """Wait for QEMU to exit by itself (the guest powered off)."""
+        self.expect(pexpect.EOF, timeout, "the guest to power off")
+
+    def kill(self) -> None:
+        """Stop QEMU if it still runs (always called on leaving the context)."""
+        if self.child is not None and self.child.isalive():
+            self.child.terminate(force=True)
+        if self.child is not None and self.child.logfile_read:
+            self.child.logfile_read.close()
+
+    def __enter__(self) -> Guest:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.kill()
