@@ -28,7 +28,40 @@ from pydantic import (
 )
 
 from backend import validators as v
+from backend.answer_types import (
+    DebianSuite,
+    Distro,
+    ExportFormat,
+    FinishAction,
+    InfraMode,
+    InitramfsModules,
+    NetMethod,
+    Profile,
+    StorageMode,
+    Topology,
+)
 from backend.validators import FieldProblem
+
+__all__ = [
+    "ENV_PREFIX",
+    "KNOWN_KEYS",
+    "REQUIRED_KEYS",
+    "SECRET_FIELDS",
+    "Answers",
+    "DebianSuite",
+    "Distro",
+    "ExportFormat",
+    "FinishAction",
+    "InfraMode",
+    "InitramfsModules",
+    "NetMethod",
+    "Profile",
+    "StorageMode",
+    "Topology",
+    "env_key",
+    "field_for_key",
+    "group_of",
+]
 
 ENV_PREFIX = "KLDLOAD_"
 
@@ -36,89 +69,6 @@ ENV_PREFIX = "KLDLOAD_"
 def env_key(field_name: str) -> str:
     """`zfs_topology` -> `KLDLOAD_ZFS_TOPOLOGY`."""
     return ENV_PREFIX + field_name.upper()
-
-
-class Distro(StrEnum):
-    """Distributions of the seed's reference."""
-
-    CENTOS = "centos"
-    DEBIAN = "debian"
-    UBUNTU = "ubuntu"
-    FEDORA = "fedora"
-    RHEL = "rhel"
-    ROCKY = "rocky"
-    ARCH = "arch"
-    ALPINE = "alpine"
-
-
-class Profile(StrEnum):
-    """How much software goes into the target."""
-
-    DESKTOP = "desktop"
-    SERVER = "server"
-    CORE = "core"
-
-
-class StorageMode(StrEnum):
-    """Only ZFS is supported; the key exists because the seed has it."""
-
-    ZFS = "zfs"
-
-
-class Topology(StrEnum):
-    """Layout of the root pool's data vdevs."""
-
-    SINGLE = "single"
-    MIRROR = "mirror"
-    RAIDZ1 = "raidz1"
-    MIRROR_STRIPE = "mirror-stripe"
-
-
-class NetMethod(StrEnum):
-    """How the installed system configures its network."""
-
-    DHCP = "dhcp"
-    STATIC = "static"
-
-
-class InfraMode(StrEnum):
-    """A lone machine, or a member of a WireGuard cluster."""
-
-    STANDALONE = "standalone"
-    CLUSTER = "cluster"
-
-
-class ExportFormat(StrEnum):
-    """Golden image formats; `none` installs without exporting."""
-
-    NONE = "none"
-    QCOW2 = "qcow2"
-    VMDK = "vmdk"
-    VHD = "vhd"
-    OVA = "ova"
-    RAW = "raw"
-
-
-class DebianSuite(StrEnum):
-    """Debian releases the installer knows."""
-
-    TRIXIE = "trixie"
-    BOOKWORM = "bookworm"
-
-
-class InitramfsModules(StrEnum):
-    """initramfs-tools MODULES: every storage driver, or only this machine's."""
-
-    MOST = "most"
-    DEP = "dep"
-
-
-class FinishAction(StrEnum):
-    """What the machine does after a verified install."""
-
-    POWEROFF = "poweroff"
-    REBOOT = "reboot"
-    NONE = "none"
 
 
 E = TypeVar("E", bound=StrEnum)
