@@ -13,7 +13,6 @@ Additions to the seed's reference (documented in docs/answers.md):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
@@ -163,24 +162,6 @@ def _secret(what: str, min_length: int) -> Callable[[SecretStr], SecretStr]:
 
 def _ssh_key(value: str) -> str:
     return v.ssh_public_key(value.strip())
-
-
-def _distro_release(value: str) -> str:
-    if not value.isdigit() or not 1 <= len(value) <= 2:
-        raise FieldProblem(f"{value!r} is not a release number", "write a major release, e.g. 9")
-    return value
-
-
-_BOOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,35}$")
-
-
-def _bootloader_id(value: str) -> str:
-    if not _BOOT_ID.match(value):
-        raise FieldProblem(
-            f"{value!r} is not a usable EFI entry name",
-            "use up to 36 letters, digits, spaces, '.', '_' or '-'",
-        )
-    return value
 
 
 def _device(value: str) -> str:
@@ -390,7 +371,7 @@ class Answers(BaseModel):
     )
 
     # Distro-specific
-    release: Annotated[str, BeforeValidator(_text(_distro_release))] = Field(
+    release: Annotated[str, BeforeValidator(_text(v.release_number))] = Field(
         "9", description="CentOS/RHEL/Rocky release version",
         json_schema_extra=_group("Distro-specific"),
     )
@@ -410,7 +391,7 @@ class Answers(BaseModel):
               "elsewhere)", json_schema_extra=_group("Distro-specific"))
 
     # Bootloader
-    bootloader_id: Annotated[str, BeforeValidator(_text(_bootloader_id))] = Field(
+    bootloader_id: Annotated[str, BeforeValidator(_text(v.efi_label))] = Field(
         "KLDload", description="EFI boot entry name", json_schema_extra=_group("Bootloader")
     )
 

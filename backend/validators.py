@@ -151,6 +151,26 @@ def device_path(value: str) -> str:
     return value
 
 
+def release_number(value: str) -> str:
+    """A distribution's major release, e.g. 9."""
+    if not value.isdigit() or not 1 <= len(value) <= 2:
+        raise FieldProblem(f"{value!r} is not a release number", "write a major release, e.g. 9")
+    return value
+
+
+_EFI_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,35}$")
+
+
+def efi_label(value: str) -> str:
+    """A name for an EFI boot entry, as firmware menus show it."""
+    if not _EFI_LABEL.match(value):
+        raise FieldProblem(
+            f"{value!r} is not a usable EFI entry name",
+            "use up to 36 letters, digits, spaces, '.', '_' or '-'",
+        )
+    return value
+
+
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:@~=/-]*$")
 
 
