@@ -71,6 +71,7 @@ def env_key(field_name: str) -> str:
 
 
 E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 
 def _choice(enum: type[E], what: str) -> Callable[[Any], Any]:
@@ -130,17 +131,36 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
 
 def _items(check: Callable[[str], str]) -> Callable[[Any], tuple[str, ...]]:
     """Lists are written space- or comma-separated in answers.env."""
+    guarded = _guarded(check)
 
     def parse(value: Any) -> tuple[str, ...]:
         raw = v.split_list(value) if isinstance(value, str) else [str(x) for x in value]
-        return tuple(check(item) for item in raw)
+        return tuple(guarded(item) for item in raw)
 
     return parse
 
 
+def _guarded(check: Callable[[str], T]) -> Callable[[str], T]:
+    """A check that fails in an unforeseen way still gives a located error, never a
+    traceback: the parser promises a list of problems for any input."""
+
+    def run(value: str) -> T:
+        try:
+            return check(value)
+        except ValueError:
+            raise
+        except Exception as exc:
+            raise FieldProblem(f"{value!r} could not be checked ({type(exc).__name__})",
+                               "use a different value, and report this as a bug") from exc
+
+    return run
+
+
 def _text(check: Callable[[str], str]) -> Callable[[Any], str]:
+    guarded = _guarded(check)
+
     def parse(value: Any) -> str:
-        return check(v.no_control_chars(str(value)))
+        return guarded(v.no_control_chars(str(value)))
 
     return parse
 

@@ -104,7 +104,8 @@ def timezone(value: str) -> str:
     """A key of the IANA time zone database, e.g. America/Vancouver or UTC."""
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    # A region such as "Europe" is a directory of the database: OSError, not a zone.
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         guess = did_you_mean(value, _timezones())
         hint = f"did you mean {guess!r}?" if guess else "use a tz database name such as UTC"
         raise FieldProblem(f"unknown time zone {value!r}", hint) from None

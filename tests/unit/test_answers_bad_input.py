@@ -296,3 +296,9 @@ def test_empty_value_means_default():
     assert result.ok
     assert result.answers.profile.value == "server"
     assert result.answers.timezone == "UTC"
+
+
+@pytest.mark.parametrize("zone", ["Europe", "America/", "posix/../Europe"])
+def test_a_time_zone_region_is_an_error_not_a_crash(zone):
+    [error] = errors(f"KLDLOAD_TIMEZONE={zone}\n")
+    assert error.startswith(f"answers.env:4: KLDLOAD_TIMEZONE: unknown time zone {zone!r}")
