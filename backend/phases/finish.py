@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.engine import InstallContext, Phase, VerifyError
+from backend.engine import DEFAULT_LOG, InstallContext, Phase, VerifyError
 
 FACTORY_SNAPSHOT = "install"
 
@@ -30,12 +30,15 @@ class Finish(Phase):
     title = "copy the log, unmount and export the pool"
 
     def run(self, ctx: InstallContext) -> None:
-        log = ctx.runner.log_path
-        if log is not None:
+        # Every install keeps a log; a plan shows its copy whether or not it keeps one.
+        log = ctx.runner.log_path or ctx.options.log_path or DEFAULT_LOG
+        if ctx.dry_run or log.is_file():
             ctx.runner.note("copying this log into the target; later lines stay on the "
                             "live system only")
             ctx.run(["install", "-D", "-m", "0600", str(log),
                      str(ctx.path("/var/log/kldload/install.log"))])
+        else:
+            ctx.warn(f"no install log at {log} to copy into the target")
         ctx.run(["umount", "--recursive", str(ctx.target)])
         ctx.mounts.clear()
         ctx.run(["zpool", "export", ctx.pool])
