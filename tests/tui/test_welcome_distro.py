@@ -1,0 +1,100 @@
+"""Welcome and distribution steps: what they show, what they refuse, Back keeps choices."""
+
+from __future__ import annotations
+
+from backend.answers import DebianSuite, Distro, Profile
+from screens.session import Prefill
+from tests.tui.conftest import SIZE, WIDE, field_message, fill, goto, screen_text, status_text
+
+
+def _text(app, selector: str) -> str:
+    return screen_text(app) if selector else ""
+
+
+async def test_welcome_summarises_the_machine_and_the_seed(make_app):
+    app = make_app(seed=True)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.screen.STEP == "welcome"
+        machine = _text(app, "#welcome-machine")
+        assert "UEFI" in machine
+        assert "6 found, 3 installable" in machine
+        assert "eno1 3c:ec:ef:1a:2b:3c" in machine
+        answers = _text(app, "#welcome-answers")
+        assert "seed disk /dev/sda1 (label KLDLOADSEED, vfat" in answers
+        assert "loaded" in answers
+        await pilot.press("enter")
+        assert app.screen.STEP == "distro"
+
+
+async def test_welcome_without_answers_says_each_step_asks(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        assert "none found" in _text(app, "#welcome-answers")
+
+
+async def test_welcome_lists_the_problems_of_an_answers_file(make_app):
+    text = ("KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/nvme0n1\nKLDLOAD_HOSTNAME=bad_name\n"
+            "KLDLOAD_NET_IP=10.0.1.500\n")
+    app = make_app(answers=Prefill.from_text(text, "answers.env"))
+    async with app.run_test(size=WIDE) as pilot:
+        answers = _text(app, "#welcome-answers")
+        assert "2 problem(s)" in answers
+        assert "answers.env:3: KLDLOAD_HOSTNAME" in answers
+        assert "answers.env:4: KLDLOAD_NET_IP" in answers
+        # The refused text is shown in its field with the model's message, to be fixed there.
+        await goto(pilot, "identity")
+        assert app.screen.query_one("#input-hostname").value == "bad_name"
+        assert "not a valid hostname" in field_message(pilot, "hostname")
+
+
+async def test_welcome_has_no_back(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("escape")
+        assert app.screen.STEP == "welcome"
+
+
+async def test_distro_choices_follow_the_cursor_and_survive_back(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        session = app.session
+        assert session.values["distro"] is Distro.DEBIAN  # what the screen shows is kept
+        assert app.screen.query_one("#choice-debian_suite").display
+        await pilot.press("down")  # ubuntu: no Debian suite, no release
+        assert session.values["distro"] is Distro.UBUNTU
+        assert not app.screen.query_one("#choice-debian_suite").display
+        assert not app.screen.query_one("#field-release").display
+        await pilot.press("tab", "down")  # profile: core
+        assert session.values["profile"] is Profile.CORE
+        await pilot.press("escape")
+        assert app.screen.STEP == "welcome"
+        await pilot.press("enter")
+        assert app.screen.query_one("#choice-distro").value == "ubuntu"
+        assert app.screen.query_one("#choice-profile").value == "core"
+
+
+async def test_debian_suite_is_kept(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "distro")
+        await pilot.press("tab", "tab", "down")
+        assert app.session.values["debian_suite"] is DebianSuite.BOOKWORM
+
+
+async def test_release_is_asked_for_el_and_checked_by_the_model(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "distro")
+        await pilot.press("up")  # centos
+        assert app.session.values["distro"] is Distro.CENTOS
+        assert app.screen.query_one("#field-release").display
+        await fill(pilot, "release", "nine")
+        assert "'nine' is not a release number" in field_message(pilot, "release")
+        await pilot.press("ctrl+n")
+        assert app.screen.STEP == "distro"
+        assert status_text(pilot).startswith("Cannot go on: Release: 'nine' is not a release")
+        await fill(pilot, "release", "10")
+        await pilot.press("enter")
+        assert app.screen.STEP == "disks"
+        assert app.session.values["release"] == "10"
