@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from backend.answers_file import load_answers
+from backend.distros.debian import DARKSITE_PLACES
 from backend.engine import InstallOptions, plan_install
 from backend.machine import load_bundled_machine
 
@@ -46,7 +47,7 @@ def plan_for(case: str):
     assert answers is not None, answers_path
     options = InstallOptions(consent_to_wipe=answers.force_wipe,
                              live_root=GOLDEN / "live-root",
-                             darksite=GOLDEN / "darksite" if darksite else None)
+                             darksite=DARKSITE_PLACES[0] if darksite else None)
     return plan_install(answers, load_bundled_machine(machine), options=options)
 
 
