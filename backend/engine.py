@@ -99,6 +99,8 @@ class InstallContext:
     targets: list[WipeTarget] = field(default_factory=list)
     esp_partitions: list[str] = field(default_factory=list)
     pool_created: bool = False
+    # The target root is a private bind mount of itself (see `private_target`).
+    target_bound: bool = False
     mounts: list[str] = field(default_factory=list)
     kernel_version: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -241,13 +243,18 @@ def teardown(ctx: InstallContext) -> None:
             runner.run(["umount", "--lazy", mount], check=False)
         ctx.mounts.clear()
         if ctx.pool_created:
-            runner.run(["zfs", "unmount", "-a", "-f"], check=False)
+            # The datasets under the target, the boot environment among them: it is
+            # canmount=noauto, which `zfs unmount -a` leaves mounted.
+            runner.run(["umount", "--recursive", "--lazy", str(ctx.target)], check=False)
             result = runner.run(["zpool", "export", "-f", ctx.pool], check=False)
             if result.returncode == 0:
                 ctx.pool_created = False
             else:
                 runner.note(f"teardown: pool {ctx.pool} could not be exported; "
                             f"run: zpool export -f {ctx.pool}")
+        if ctx.target_bound:
+            runner.run(["umount", "--lazy", str(ctx.target)], check=False)
+            ctx.target_bound = False
     except Exception as exc:  # teardown must not hide the original failure
         runner.note(f"teardown: {type(exc).__name__}: {exc}")
     finally:

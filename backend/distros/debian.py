@@ -12,11 +12,19 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backend.answers import Answers, DebianSuite, Distro, ExportFormat, Profile
+from backend.answers import (
+    Answers,
+    DebianSuite,
+    Distro,
+    ExportFormat,
+    InitramfsModules,
+    Profile,
+)
 from backend.apt_sources import live_debian_mirror
 from backend.distros import DistroBackend
 from backend.distros.debian_config import POLICY_RC_D, configure_debian, verify_debian_config
-from backend.target_files import default_held_packages
+from backend.initramfs_drivers import HOOK_PATH, dep_modules
+from backend.target_files import default_held_packages, template
 
 if TYPE_CHECKING:
     from backend.engine import InstallContext
@@ -62,6 +70,8 @@ class DebianBackend(DistroBackend):
         self.answers = answers
         # Chosen in bootstrap: the prebuilt ZFS module package or DKMS.
         self.core: list[str] = list(CORE_PACKAGES)
+        # KLDLOAD_INITRAMFS_MODULES=dep: the driver modules the initramfs gets.
+        self.dep_modules: list[str] = []
 
     def host_tools(self, ctx: InstallContext) -> list[str]:
         return ["debootstrap", "chroot"]
@@ -128,9 +138,8 @@ class DebianBackend(DistroBackend):
                               self.sources(mirror if not darksite else
                                            f"file:{DARKSITE_IN_TARGET}", darksite))
         ctx.runner.write_file(ctx.path("/etc/apt/sources.list"), "")
-        ctx.runner.write_file(ctx.path("/etc/initramfs-tools/conf.d/kldload.conf"),
-                              f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n"
-                              f"MODULES={a.initramfs_modules.value}\n")
+        # Before the kernel's transaction: its postinst builds the first initramfs.
+        self.initramfs_config(ctx)
         ctx.chroot(["apt-get", "update"], env=APT_ENV, timeout=1800)
         prebuilt = _prebuilt_zfs_module(ctx)
         zfs_module = [prebuilt] if prebuilt else ["zfs-dkms", "linux-headers-amd64"]
@@ -138,11 +147,37 @@ class DebianBackend(DistroBackend):
             ctx.runner.note("no prebuilt ZFS module package for the kernel in the repository: "
                             "building with DKMS")
         self.core = [*CORE_PACKAGES, *zfs_module]
-        _apt_install(ctx, self.core)
+        # No initramfs yet: the kernel's hook and zfs-initramfs's trigger would each
+        # build one (minutes apiece on a slow machine, and both are replaced); the
+        # zfs phase builds the only one, once the system is configured.
+        _apt_install(ctx, self.core, env={"INITRD": "No"})
         ctx.kernel_version = _kernel_version(ctx)
         optional = self.optional_packages()
         if optional:
             _apt_install(ctx, optional)
+
+    def initramfs_config(self, ctx: InstallContext) -> None:
+        """initramfs-tools' MODULES for the answers; dep as kldload does it for ZFS."""
+        wanted = self.answers.initramfs_modules
+        modules = wanted.value
+        if wanted is InitramfsModules.DEP:
+            # initramfs-tools' dep cannot find a ZFS root's device (initramfs_drivers).
+            modules = "list"
+            if ctx.dry_run:
+                ctx.runner.note("MODULES=dep: the hook gets the modules of the target disks' "
+                                "and the keyboards' drivers, read from /sys when installing")
+            else:
+                self.dep_modules = dep_modules(t.disk.path for t in ctx.targets)
+                ctx.runner.note("MODULES=dep: drivers of the target disks and keyboards: "
+                                + (" ".join(self.dep_modules) or "all built into the kernel"))
+            ctx.runner.write_file(ctx.path(HOOK_PATH),
+                                  template("initramfs-drivers",
+                                           modules=" ".join(self.dep_modules)), 0o755)
+        why = ("# dep: only the drivers that hooks/kldload-drivers adds (MODULES=dep cannot "
+               "find a ZFS root)\n" if wanted is InitramfsModules.DEP else "")
+        ctx.runner.write_file(ctx.path("/etc/initramfs-tools/conf.d/kldload.conf"),
+                              f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n{why}"
+                              f"MODULES={modules}\n")
 
     def sources(self, uri: str, darksite: bool) -> str:
         """deb822 sources for the target."""
@@ -175,9 +210,9 @@ class DebianBackend(DistroBackend):
         verify_debian_config(ctx)
 
     def initramfs(self, ctx: InstallContext) -> None:
-        # Built once by the kernel/zfs-initramfs transaction; rebuilt here so it
-        # also holds the hostid and cachefile written since.
-        ctx.chroot(["update-initramfs", "-u", "-k", ctx.kernel_version or "all"], timeout=3600)
+        # The only build (bootstrap installed the kernel with INITRD=No), made now so it
+        # holds the configured system: hostid, cachefile, hostname, keyboard layout.
+        ctx.chroot(["update-initramfs", "-c", "-k", ctx.kernel_version or "all"], timeout=3600)
 
     def verify_initramfs(self, ctx: InstallContext) -> None:
         from backend.engine import VerifyError
@@ -185,9 +220,14 @@ class DebianBackend(DistroBackend):
         image = f"/boot/initrd.img-{ctx.kernel_version}"
         listing = ctx.chroot(["lsinitramfs", image])
         names = listing.splitlines()
-        needed = {"zfs.ko": any(n.split("/")[-1].startswith("zfs.ko") for n in names),
+        files = {n.split("/")[-1] for n in names}
+        needed = {"zfs.ko": any(f.startswith("zfs.ko") for f in files),
                   "scripts/zfs": any(n.endswith("scripts/zfs") for n in names),
                   "etc/hostid": any(n.endswith("etc/hostid") for n in names)}
+        for module in self.dep_modules:
+            # modinfo's names use _ where some file names use -.
+            needed[f"{module}.ko"] = any(
+                f.replace("-", "_").startswith(module.replace("-", "_") + ".ko") for f in files)
         absent = [k for k, ok in needed.items() if not ok]
         if absent:
             raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
@@ -211,9 +251,10 @@ def _prebuilt_zfs_module(ctx: InstallContext) -> str | None:
     return name if f"Package: {name}" in shown else None
 
 
-def _apt_install(ctx: InstallContext, packages: list[str]) -> None:
+def _apt_install(ctx: InstallContext, packages: list[str],
+                 env: dict[str, str] | None = None) -> None:
     ctx.chroot(["apt-get", "install", "-y", "--no-install-recommends", *packages],
-               env=APT_ENV, timeout=7200)
+               env={**APT_ENV, **(env or {})}, timeout=7200)
 
 
 def _kernel_version(ctx: InstallContext) -> str:

@@ -43,6 +43,9 @@ class Finish(Phase):
         ctx.mounts.clear()
         ctx.run(["zpool", "export", ctx.pool])
         ctx.pool_created = False  # exported: teardown must not touch it again
+        if ctx.target_bound:
+            ctx.run(["umount", str(ctx.target)])  # the private bind under the root
+            ctx.target_bound = False
 
     def verify(self, ctx: InstallContext) -> None:
         pools = ctx.run(["zpool", "list", "-H", "-o", "name"], check=False).split()

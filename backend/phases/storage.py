@@ -7,10 +7,12 @@ in the same run (`ctx.targets`), by their exact paths.
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from backend.answers import Topology
-from backend.engine import InstallContext, Phase, VerifyError
+from backend.engine import InstallContext, InstallError, Phase, VerifyError
 from backend.storage_argv import (
     ESP_PARTNUM,
     ESP_TYPE,
@@ -39,6 +41,26 @@ def _boots(t: WipeTarget) -> bool:
 def zfs_partition(t: WipeTarget) -> str:
     """The vdev path of the target's ZFS partition: by-id when the disk has one."""
     return partition_path(t.stable_path, ZFS_PARTNUM if _boots(t) else SPECIAL_PARTNUM)
+
+
+def settle_devices(ctx: InstallContext, paths: Sequence[str], timeout: float = 30.0) -> None:
+    """Wait until udev is done with the disks and every path in `paths` exists.
+
+    Whatever opens a disk for writing (sgdisk, even `sgdisk --print`; partx)
+    makes udev re-read its partition table when it is closed, which removes
+    and re-creates every partition device and its /dev/disk/by-id link. A
+    command given such a path in that window finds nothing: `zpool create`
+    then skips clearing old labels ("cannot open ...-part2").
+    """
+    ctx.run(["udevadm", "settle", f"--timeout={timeout:.0f}"], check=False)
+    if ctx.dry_run:
+        return
+    deadline = time.monotonic() + timeout
+    while missing := [p for p in paths if not Path(p).exists()]:
+        if time.monotonic() > deadline:
+            raise InstallError(f"{', '.join(missing)} did not appear within {timeout:.0f}s "
+                               "after partitioning; check `udevadm monitor` and dmesg")
+        time.sleep(0.2)
 
 
 class Partition(Phase):
@@ -95,6 +117,7 @@ class Pool(Phase):
         if not ctx.dry_run and COMPAT_DIR.is_dir():
             live = {p.name for p in COMPAT_DIR.iterdir()}
         compat = choose_compatibility(ctx.distro.zfs_compatibility(), live)
+        settle_devices(ctx, data + special)
         argv = zpool_create_argv(ctx.pool, altroot=str(ctx.target), topology=a.zfs_topology,
                                  data=data, special=special, compatibility=compat,
                                  encrypted=a.zfs_encrypt)
@@ -137,6 +160,7 @@ class Datasets(Phase):
     title = "create datasets and mount the boot environment"
 
     def run(self, ctx: InstallContext) -> None:
+        private_target(ctx)
         for spec in dataset_specs(ctx.pool, ctx.be_name):
             ctx.run(zfs_create_argv(spec))
             if spec.name == ctx.be:
@@ -164,11 +188,29 @@ class Datasets(Phase):
         bootfs = ctx.run(["zpool", "get", "-H", "-o", "value", "bootfs", ctx.pool]).strip()
         if bootfs != ctx.be:
             raise VerifyError(f"bootfs is {bootfs}, not {ctx.be}")
-        source = ctx.run(["findmnt", "-n", "-o", "SOURCE", "--mountpoint",
-                          str(ctx.target)]).strip()
+        # Two mounts at the target: the private bind, and on top of it the root.
+        stacked = ctx.run(["findmnt", "-n", "-o", "SOURCE", "--mountpoint",
+                           str(ctx.target)]).split()
+        source = stacked[-1] if stacked else ""
         if source != ctx.be:
             raise VerifyError(f"{ctx.target} is mounted from {source or 'nothing'}, "
                               f"not {ctx.be}")
+
+
+def private_target(ctx: InstallContext) -> None:
+    """Make the target root a private mount, so nothing mounted under it propagates.
+
+    The live system's / is shared, and services with a mount namespace of
+    their own (systemd-udevd, systemd-logind: PrivateMounts and friends) are
+    its slaves: every mount under the target would be copied into them, no
+    unmount in ours reaches those copies, and `zpool export` then fails with
+    "pool is busy" for as long as those services run.
+    """
+    target = str(ctx.target)
+    ctx.run(["mkdir", "-p", target])
+    ctx.run(["mount", "--bind", target, target])
+    ctx.target_bound = True
+    ctx.run(["mount", "--make-private", target])
 
 
 class HostId(Phase):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from backend.engine import InstallContext, Phase, VerifyError
+from backend.phases.storage import settle_devices
 
 ZFS_UNITS = ("zfs-import-cache.service", "zfs-mount.service", "zfs-import.target",
              "zfs.target")
@@ -65,6 +66,7 @@ class Bootloader(Phase):
 
     def run(self, ctx: InstallContext) -> None:
         esp = ctx.esp_partitions[0]
+        settle_devices(ctx, ctx.esp_partitions)
         for part in ctx.esp_partitions:
             ctx.run(["mkfs.vfat", "-F", "32", "-n", "EFI", part])
         mount = ctx.path(ESP_MOUNT)
