@@ -5,6 +5,8 @@ its autoinstall unit runs a command on the console, ZFS loads from the prebuilt
 modules, a pool can be made on a blank virtual disk, the darksite disk is mounted
 and apt resolves the target's packages from it, and kldload-tui runs.
 ``firmware`` checks that OVMF (the UEFI boot check of installed disks) starts here.
+The install layouts (``single``, ``mirror``, ``raidz1``, ``encrypted`` and the
+failure case ``missing-disk``) are in installs.py.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.darksite import GUEST_PATH, Darksite
+from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_layout
 from tests.e2e.live import Live
+from tests.e2e.overhead import overhead
 from tests.e2e.packages import TARGET_PACKAGES
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
+from tests.e2e.sh import CommandFailed
 
-BOOT_TIMEOUT = 300.0
 COMMAND_TIMEOUT = 180.0
-# Sparse, so free on the host; above the installer's default minimum (16 GiB, the
-# server profile in backend/disks.py) so the same disk suits the install layouts.
-TARGET_SIZE = "20G"
 
 
 @dataclass
@@ -39,11 +41,17 @@ class Run:
 
 @dataclass
 class Result:
-    """A layout's verdict with step timings (seconds, in order)."""
+    """A layout's verdict with step timings (seconds, in order); for installs also the
+    engine's phase timings, the guest's own wall time of the install command, and the
+    checks that passed on the installed system."""
 
     layout: str
     ok: bool = False
     steps: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
+    guest_seconds: float = 0.0
+    checks: list[str] = field(default_factory=list)
+    report: list[str] = field(default_factory=list)  # lines printed under the verdict
     detail: str = ""
     console_tail: str = ""
 
@@ -57,10 +65,6 @@ class Result:
             self.steps[name] = time.monotonic() - started
 
 
-class CheckFailed(RuntimeError):
-    """A command in the guest did not give the expected result."""
-
-
 def _check(guest: Guest, command: str, expect: str = "", timeout: float = COMMAND_TIMEOUT) -> str:
     rc, output = guest.shell(command, timeout)
     if rc != 0 or expect not in output:
@@ -69,19 +73,26 @@ def _check(guest: Guest, command: str, expect: str = "", timeout: float = COMMAN
     return output
 
 
-def _live_guest(ctx: Run, name: str, extra: list[Disk], *cmdline: str) -> Guest:
+def live_guest(ctx: Run, name: str, extra: list[Disk], *cmdline: str,
+               firmware: Firmware | None = None) -> Guest:
+    """The live stand-in with the given disks between its root and the darksite.
+
+    With `firmware` (OVMF), QEMU hands the kernel to the firmware, so the live
+    system runs on UEFI with EFI variables, as a live ISO does on a server: the
+    installer then writes its EFI boot entry into that NVRAM, and the installed
+    disks are later booted with the same one."""
     root = overlay(ctx.live.rootfs, ctx.run_dir / f"{name}-live.qcow2", ctx.log)
     disks = [Disk(root, "kldload-live"), *extra,
              Disk(ctx.darksite.image, "kldload-darksite", fmt="raw", readonly=True)]
     return Guest(name, ctx.run_dir, disks=disks, kernel=ctx.live.kernel,
-                 initrd=ctx.live.initrd, append=ctx.live.cmdline(*cmdline))
+                 initrd=ctx.live.initrd, append=ctx.live.cmdline(*cmdline), firmware=firmware)
 
 
 def smoke(ctx: Run, result: Result) -> None:
     """Boot the live environment with a blank target and the darksite; check the basics."""
     target = Disk(blank(ctx.run_dir / "target0.raw", TARGET_SIZE, ctx.log), "target0", fmt="raw")
     module = ctx.darksite.kernel.module_package
-    with _live_guest(ctx, "smoke", [target], "kldload.e2e=smoke") as guest:
+    with live_guest(ctx, "smoke", [target], "kldload.e2e=smoke") as guest:
         try:
             with result.step("boot"):
                 guest.wait_marker("autoinstall-start", BOOT_TIMEOUT)
@@ -134,7 +145,13 @@ def firmware(ctx: Run, result: Result) -> None:
             result.console_tail = guest.tail()
 
 
-LAYOUTS: dict[str, Callable[[Run, Result], None]] = {"smoke": smoke, "firmware": firmware}
+LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
+    "smoke": smoke, "firmware": firmware,
+    **{name: install_layout(spec) for name, spec in SPECS.items()},
+    "overhead": overhead,
+}
+# `--layout all`: everything but the overhead measurement (two installs, run on demand).
+ALL = [name for name in LAYOUTS if name != "overhead"]
 
 
 def run_layout(name: str, ctx: Run) -> Result:
@@ -142,6 +159,6 @@ def run_layout(name: str, ctx: Run) -> Result:
     result = Result(name)
     try:
         LAYOUTS[name](ctx, result)
-    except (GuestError, CheckFailed) as err:
+    except (GuestError, CheckFailed, CommandFailed) as err:
         result.detail = str(err)
     return result

@@ -2,9 +2,12 @@
 
 ``kldload-autoinstall.service`` runs on ttyS0 the way the ISO's autoinstall does:
 ``kldload-tui --headless``, with timestamped markers (``KLDLOAD-E2E: <marker>
-<epoch>``) the harness waits for, then powers the guest off. The kernel command
-line chooses the mode: ``kldload.e2e=smoke`` runs ``kldload-tui --version`` and
-leaves the guest up; ``kldload.autoinstall=off`` skips the unit. After it, root
+<epoch>``) the harness waits for, then saves the logs to the exchange disk when
+there is one and powers the guest off. The kernel command line chooses the mode:
+``kldload.e2e=smoke`` runs ``kldload-tui --version`` and leaves the guest up;
+``kldload.e2e=script`` runs a shell script from the exchange disk instead of
+kldload-tui (the same install as bare commands, for the overhead measurement);
+``kldload.autoinstall=off`` skips the unit. After it, root
 is logged in on ttyS0 so the harness can run checks over the console.
 """
 
@@ -17,12 +20,27 @@ from tests.e2e.darksite import GUEST_PATH, LABEL
 HOSTNAME = "kldload-live"
 MARKER = "KLDLOAD-E2E:"
 
+# The harness's exchange disk: a raw tar archive in both directions (the host reads
+# it with tar, no mount): the script for kldload.e2e=script in, the logs out.
+IO_SERIAL = "kldload-io"
+IO_DEVICE = f"/dev/disk/by-id/virtio-{IO_SERIAL}"
+IO_DIR = "/run/kldload-e2e"
+
 AUTOINSTALL_SCRIPT = f"""#!/bin/sh
 # kldload e2e stand-in for the live ISO's autoinstall (see tests/e2e/liveconf.py).
-marker() {{ echo "{MARKER} $* $(date +%s)"; }}
+marker() {{ echo "{MARKER} $* $(date +%s.%N)"; }}
 # Wait until the console has sent everything: the getty that starts after this unit
 # flushes the tty's output queue, which under emulation can still hold our last lines.
 drain() {{ python3 -c 'import termios; termios.tcdrain(1)' || sleep 2; }}
+# Logs for the host, when it attached the exchange disk (the live system's copy of
+# the install log covers the whole run; the target's stops before the last phase).
+save_logs() {{
+    [ -b {IO_DEVICE} ] || return 0
+    mkdir -p {IO_DIR}/out/proc
+    cp /proc/cmdline {IO_DIR}/out/proc/
+    tar -cf {IO_DEVICE} -C / var/log/kldload run/kldload-e2e/out 2>/dev/null
+    sync
+}}
 mode=install
 for word in $(cat /proc/cmdline); do
     case "$word" in kldload.e2e=*) mode="${{word#kldload.e2e=}}" ;; esac
@@ -35,12 +53,20 @@ smoke)
     drain
     ;;
 *)
-    kldload-tui --headless
+    if [ "$mode" = script ]; then
+        # The same install as plain commands (the overhead measurement, overhead.py).
+        mkdir -p {IO_DIR}/out
+        tar -xf {IO_DEVICE} -C {IO_DIR}
+        sh {IO_DIR}/run.sh
+    else
+        kldload-tui --headless
+    fi
     rc=$?
     marker autoinstall-done rc=$rc
     if [ "$rc" -ne 0 ]; then
         journalctl -b --no-pager -p warning -n 60
     fi
+    save_logs
     marker poweroff
     drain
     systemctl poweroff || echo o > /proc/sysrq-trigger

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.e2e import cache
 from tests.e2e.darksite import ensure_darksite
-from tests.e2e.layouts import LAYOUTS, Result, Run, run_layout
+from tests.e2e.layouts import ALL, LAYOUTS, Result, Run, run_layout
 from tests.e2e.live import ensure_live
 from tests.e2e.sh import safe_rmtree, say
 
@@ -45,7 +45,13 @@ def _run_dir(label: str) -> Path:
 def _line(result: Result, total: float, builds: dict[str, float]) -> str:
     verdict = "PASS" if result.ok else "FAIL"
     steps = " ".join(f"{k}={v:.0f}s" for k, v in {**builds, **result.steps}.items())
-    return f"e2e {result.layout} {verdict} {total:.0f}s {steps}"
+    line = f"e2e {result.layout} {verdict} {total:.0f}s {steps}"
+    if result.phases:
+        # The engine's own timings (its phase_finished events), in the order it ran them.
+        line += " | phases " + " ".join(f"{k}={v:.0f}s" for k, v in result.phases.items())
+    if result.checks:
+        line += f" | checks {len(result.checks)} passed: {','.join(result.checks)}"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("e2e: needs root (debootstrap, chroots, mounts)", file=sys.stderr)
         return 2
-    names = list(LAYOUTS) if args.layout == "all" else [args.layout]
+    names = ALL if args.layout == "all" else [args.layout]
     run_dir = _run_dir(args.layout)
     log = run_dir / "build.log"
     say(f"run directory {run_dir}")
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"layout {name}: starting")
         result = run_layout(name, Run(darksite, live, run_dir, log))
         print(_line(result, time.monotonic() - started + sum(builds.values()), builds), flush=True)
+        for line in result.report:
+            print(f"e2e {name} {line}", flush=True)
         builds = {}  # the builds are charged to the first layout only
         if not result.ok:
             failed += 1

@@ -5,37 +5,27 @@ Changing a list here changes the cache keys of what is built from it.
 
 from __future__ import annotations
 
-# Installed into a target by the engine, from the darksite. debootstrap's own base
-# set (Priority required and important) is added by darksite.py from the mirror's
-# indexes, so a guest can debootstrap the default and minbase variants from it.
-TARGET_PACKAGES: tuple[str, ...] = (
-    "linux-image-amd64",
-    "zfsutils-linux",
-    "zfs-initramfs",
-    "zfs-zed",
-    "initramfs-tools",
-    # E2E.md: without busybox the kernel and zfs-initramfs fail to configure.
-    "busybox",
-    "systemd-boot",
-    "grub-efi-amd64",
-    "grub-efi-amd64-bin",
-    "efibootmgr",
-    "dosfstools",
-    "gdisk",
-    "openssh-server",
-    "sudo",
-    "locales",
-    "keyboard-configuration",
-    "console-setup",
-    "systemd-resolved",
-    "systemd-timesyncd",
-    "dbus",
-    "libpam-systemd",
-    "sanoid",
-    "prometheus-node-exporter",
-    "wireguard-tools",
-    "ca-certificates",
+from backend.answers import Profile
+from backend.distros.debian import (
+    BASE_PACKAGES,
+    CORE_PACKAGES,
+    FEATURE_PACKAGES,
+    PROFILE_PACKAGES,
 )
+
+# Installed into a target by the engine, from the darksite: taken from the product
+# itself (what debootstrap --include, the core transaction and the profiles and
+# features the e2e layouts use install), so the darksite never lags behind it.
+# debootstrap's own base set (Priority required and important) is added by
+# darksite.py from the mirror's indexes.
+E2E_PROFILES = (Profile.SERVER, Profile.CORE)
+E2E_FEATURES = ("wireguard",)
+TARGET_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys((
+    *BASE_PACKAGES,
+    *CORE_PACKAGES,
+    *(p for profile in E2E_PROFILES for p in PROFILE_PACKAGES[profile]),
+    *(p for feature in E2E_FEATURES for p in FEATURE_PACKAGES[feature]),
+)))
 
 # The live environment: what the installer runs with inside the guest. ZFS modules
 # come from the prebuilt package (darksite.py adds it); nothing compiles in a guest.
@@ -63,6 +53,8 @@ LIVE_PACKAGES: tuple[str, ...] = (
     "grub-efi-amd64-bin",
     "python3",
     "python3-venv",
+    # seed_fs reads ISO9660 seeds (kldload-tui seed make --iso) with xorriso.
+    "xorriso",
     "rsync",
     "pciutils",
     "dmidecode",

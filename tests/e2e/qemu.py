@@ -84,6 +84,10 @@ class Guest:
     initrd: Path | None = None
     append: str = ""
     firmware: Firmware | None = None
+    # A NIC on QEMU's user network with restrict=on: DHCP from QEMU, no way out.
+    # Installed systems get one (a server has a NIC; networkd waits for it), the
+    # live guest none (installs need no network).
+    network: bool = False
     memory_mib: int = 4096
     cpus: int = 2
     child: pexpect.spawn | None = None
@@ -97,7 +101,8 @@ class Guest:
         """The full QEMU command line."""
         argv = ["qemu-system-x86_64", "-name", self.name, "-accel", "tcg", "-machine", "q35",
                 "-m", str(self.memory_mib), "-smp", str(self.cpus),
-                "-nographic", "-no-reboot", "-nic", "none",
+                "-nographic", "-no-reboot",
+                "-nic", "user,restrict=on,model=virtio-net-pci" if self.network else "none",
                 # No default devices (q35's empty CD drive would show up as a disk to the
                 # installer's probe); the serial console and monitor on stdio only.
                 "-nodefaults", "-serial", "mon:stdio"]
@@ -152,9 +157,23 @@ class Guest:
         match: re.Match[str] = child.match
         return match
 
+    def expect_any(self, patterns: list[str], timeout: float, what: str
+                   ) -> tuple[int, re.Match[str]]:
+        """Wait for the first of several regexes; (its index, the match)."""
+        child = self._require()
+        try:
+            index: int = child.expect(patterns, timeout=timeout)
+        except pexpect.TIMEOUT:
+            raise GuestError(f"{self.name}: timed out after {timeout:.0f}s waiting for "
+                             f"{what}") from None
+        except pexpect.EOF:
+            raise GuestError(f"{self.name}: guest exited while waiting for {what}") from None
+        match: re.Match[str] = child.match
+        return index, match
+
     def wait_marker(self, marker: str, timeout: float) -> dict[str, str]:
         """Wait for ``KLDLOAD-E2E: marker [k=v ...] EPOCH``; returns the k=v fields."""
-        match = self.expect(rf"{MARKER} {re.escape(marker)}((?: \S+=\S*)*) (\d+)\r*\n",
+        match = self.expect(rf"{MARKER} {re.escape(marker)}((?: \S+=\S*)*) (\d+(?:\.\d+)?)\r*\n",
                             timeout, f"marker {marker}")
         fields = dict(f.split("=", 1) for f in match.group(1).split())
         fields["epoch"] = match.group(2)

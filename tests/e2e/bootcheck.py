@@ -1,0 +1,198 @@
+"""Boot the installed disks alone under OVMF and check the system against its answers.
+
+Everything is checked from inside the booted system, over the serial console, as
+the admin user the answers created (root is locked): the first login itself shows
+whether the default password was expired, ``sudo -n`` whether the sudo rule works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from backend.answers_file import REDACTED, parse_answers
+from tests.e2e.answers import NEW_PASSWORD, SSH_KEY, InstallSpec, answers_text
+from tests.e2e.qemu import Guest, GuestError
+
+BOOT_TIMEOUT = 600.0
+CHECK_TIMEOUT = 180.0
+POOL = "rpool"
+BE = f"{POOL}/ROOT/debian"
+PASSPHRASE_PROMPT = r"Enter passphrase for '?rpool'?:"
+BOOT_ENTRY = r'BdsDxe: starting Boot[0-9A-F]{4} "([^"]*)"'
+BOOTLOADER_ID = "KLDload"  # the answers' default KLDLOAD_BOOTLOADER_ID
+FIRSTBOOT_END = r"kldload-firstboot: (done|already done|\d+ step\(s\) failed)"
+SECRET_KEYS = ("KLDLOAD_PASSWORD", "KLDLOAD_ZFS_PASSPHRASE", "KLDLOAD_EXPORT_SCP_PASS")
+TOPOLOGY_GROUP = {"mirror": "mirror-0", "raidz1": "raidz1-0"}
+
+
+class CheckFailed(RuntimeError):
+    """The installed system is not what the answers asked for."""
+
+
+def boot_to_login(guest: Guest, spec: InstallSpec) -> None:
+    """From power-on to a login prompt: OVMF starting the installer's EFI boot entry,
+    the passphrase prompt when encrypted, the end of kldload-firstboot (it writes to
+    the console), then a fresh login prompt."""
+    entry = guest.expect(BOOT_ENTRY, 120, "OVMF starting a boot entry").group(1)
+    if entry != BOOTLOADER_ID:
+        raise CheckFailed(f"OVMF started {entry!r}, not the installer's entry "
+                          f"{BOOTLOADER_ID!r}")
+    if spec.passphrase:
+        guest.expect(PASSPHRASE_PROMPT, BOOT_TIMEOUT, "the ZFS passphrase prompt")
+        guest.sendline(spec.passphrase)
+    index, match = guest.expect_any([FIRSTBOOT_END, r"login: "], BOOT_TIMEOUT,
+                                    "kldload-firstboot on the console")
+    if index == 1:
+        raise CheckFailed("a login prompt came before kldload-firstboot finished (or it "
+                          "never ran)")
+    if match.group(1) != "done":
+        raise CheckFailed(f"kldload-firstboot ended with: {match.group(0)}")
+    guest.sendline("")  # the getty's prompt may have scrolled past: ask for a new one
+    guest.expect(rf"{re.escape(spec.hostname)} login: ", 120, "the login prompt")
+
+
+def log_in(guest: Guest, spec: InstallSpec) -> bool:
+    """Log in as the admin user; True when the password had to be changed first."""
+    guest.sendline("admin")
+    guest.expect(r"Password: ", 60, "the password prompt")
+    guest.sendline(spec.login_password)
+    index, _ = guest.expect_any([r"(?i)you are required to change your password",
+                                 r"admin@\S+:~\$ ", r"Login incorrect"], 120,
+                                "the shell or the password change")
+    if index == 2:
+        which = "the answered" if spec.password else "the default"
+        raise CheckFailed(f"login as admin with {which} password was refused")
+    expired = index == 0
+    if expired:
+        guest.expect(r"(?i)current password: ", 60, "the current password prompt")
+        guest.sendline(spec.login_password)
+        guest.expect(r"(?i)new password: ", 60, "the new password prompt")
+        guest.sendline(NEW_PASSWORD)
+        guest.expect(r"(?i)retype new password: ", 60, "the retype prompt")
+        guest.sendline(NEW_PASSWORD)
+        guest.expect(r"admin@\S+:~\$ ", 120, "the shell after the password change")
+    guest.sendline("set +o emacs +o vi -o pipefail; stty -echo cols 250; "
+                   "PS1='e2e# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
+    guest.expect(r"e2e# ", 30, "the harness prompt")
+    return expired
+
+
+def _ok(guest: Guest, command: str, timeout: float = CHECK_TIMEOUT) -> str:
+    rc, output = guest.shell(command, timeout)
+    if rc != 0:
+        raise CheckFailed(f"`{command}` exited {rc}:\n{output[-1500:]}")
+    return output.strip()
+
+
+def _expect(what: str, got: str, want: Callable[[str], bool]) -> None:
+    if not want(got):
+        raise CheckFailed(f"{what}: got {got!r}")
+
+
+def replay_check(copy: str, spec: InstallSpec, suite: str) -> None:
+    """The target's answers.env, its secrets filled in again, is the answers used."""
+    filled = {"KLDLOAD_PASSWORD": spec.login_password, "KLDLOAD_ZFS_PASSPHRASE":
+              spec.passphrase or ""}
+    lines = []
+    for line in copy.splitlines():
+        key = line.split("=", 1)[0]
+        if key in filled and REDACTED in line:
+            line = f"{key}='{filled[key]}'"
+        lines.append(line)
+    replayed = parse_answers("\n".join(lines) + "\n", source="answers.env")
+    asked = parse_answers(answers_text(spec, suite), source="answers").answers
+    if replayed.answers is None or replayed.answers != asked:
+        problems = [p.render() for p in replayed.errors]
+        raise CheckFailed(f"/etc/kldload/answers.env does not replay the answers: {problems}")
+
+
+def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> list[str]:
+    """Every check of the issue, in order; returns the names of the checks passed."""
+    passed: list[str] = []
+
+    def check(name: str) -> None:
+        passed.append(name)
+
+    if expired != (spec.password is None):
+        raise CheckFailed("the default password was not expired" if spec.password is None
+                          else "the answered password was expired too")
+    check("password-expiry")
+    state = guest.shell("systemctl is-system-running --wait", 300)[1].strip()
+    failed = _ok(guest, "systemctl --failed --no-legend --plain")
+    if failed or state.splitlines()[-1:] != ["running"]:
+        raise CheckFailed(f"system state {state!r}; failed units:\n{failed}")
+    check("no-failed-units")
+    _expect("root filesystem", _ok(guest, "findmnt -n -o SOURCE,FSTYPE /"),
+            lambda s: s.split() == [BE, "zfs"])
+    _expect("bootfs", _ok(guest, f"zpool get -H -o value bootfs {POOL}"), lambda s: s == BE)
+    check("root-on-zfs")
+    _expect("pool health", _ok(guest, f"zpool list -H -o health {POOL}"),
+            lambda s: s == "ONLINE")
+    status = _ok(guest, f"sudo -n zpool status -P {POOL}")
+    vdevs = re.findall(r"/dev/disk/by-id/virtio-(target\d+)-part2\s+ONLINE", status)
+    group = TOPOLOGY_GROUP.get(spec.topology)
+    if sorted(vdevs) != spec.serials or (group and group not in status):
+        raise CheckFailed(f"pool topology is not {spec.topology} of {spec.serials}:\n{status}")
+    check("pool-topology")
+    if spec.passphrase:
+        _expect("encryption", _ok(guest, f"zfs get -H -o value encryption,keystatus {POOL}"),
+                lambda s: s.split() == ["aes-256-gcm", "available"])
+        check("encrypted")
+    _expect("hostname", _ok(guest, "hostname; cat /etc/hostname"),
+            lambda s: s.split() == [spec.hostname, spec.hostname])
+    check("hostname")
+    _expect("admin groups", _ok(guest, "id -nG admin"), lambda s: "sudo" in s.split())
+    _expect("sudo rule", _ok(guest, "sudo -n cat /etc/sudoers.d/kldload-admin; "
+                                    "sudo -n stat -c %a /etc/sudoers.d/kldload-admin"),
+            lambda s: "admin ALL=(ALL) NOPASSWD:ALL" in s and s.endswith("440"))
+    check("admin-sudo")
+    _expect("authorized_keys", _ok(guest, "cat ~/.ssh/authorized_keys; "
+                                          "stat -c '%a %U' ~/.ssh/authorized_keys"),
+            lambda s: SSH_KEY in s and s.endswith("600 admin"))
+    check("ssh-key")
+    _ok(guest, "test -s /var/lib/kldload/firstboot.done")
+    _expect("firstboot unit", _ok(guest, "systemctl is-enabled kldload-firstboot.service || :"),
+            lambda s: s == "disabled")
+    _expect("firstboot runs", _ok(guest, "sudo -n journalctl -o cat -u "
+                                         "kldload-firstboot.service | grep -c "
+                                         "'^kldload-firstboot: done$'"), lambda s: s == "1")
+    check("firstboot-once")
+    _expect("timers", _ok(guest, "systemctl is-active kldload-snapshot.timer "
+                                 "kldload-scrub.timer"), lambda s: s.split() == ["active"] * 2)
+    check("timers")
+    held = _ok(guest, "apt-mark showhold").split()
+    wanted = _ok(guest, "grep -v '^#' /etc/kldload/held-packages").split()
+    if not wanted or set(wanted) - set(held):
+        raise CheckFailed(f"held {held}, /etc/kldload/held-packages asks {wanted}")
+    check("package-holds")
+    manifest = "/etc/kldload/install-manifest.env"
+    _expect("manifest mode", _ok(guest, f"sudo -n stat -c '%a %U' {manifest}"),
+            lambda s: s == "600 root")
+    text = _ok(guest, f"sudo -n cat {manifest}")
+    leaked = [k for k in SECRET_KEYS if re.search(rf"^{k}=", text, re.M)]
+    leaked += ["a secret value" for s in spec.secrets() if s in text]
+    if leaked or f"KLDLOAD_HOSTNAME={spec.hostname}" not in text.replace("'", "").replace(
+            '"', ""):
+        raise CheckFailed(f"manifest: secrets {leaked} or no hostname:\n{text}")
+    check("manifest")
+    mode = _ok(guest, "sudo -n stat -c %a /etc/kldload/answers.env")
+    answers = _ok(guest, "sudo -n cat /etc/kldload/answers.env")
+    if mode != "600" or any(s in answers for s in spec.secrets()):
+        raise CheckFailed(f"/etc/kldload/answers.env is mode {mode} or holds a secret:\n"
+                          f"{answers}")
+    replay_check(answers, spec, suite)
+    _ok(guest, "sudo -n test -s /var/log/kldload/install.log")
+    _ok(guest, "sudo -n grep -q 'phase configure: verified' /var/log/kldload/install.log")
+    check("install-log-and-answers")
+    return passed
+
+
+def power_off(guest: Guest) -> None:
+    """Shut the installed system down cleanly (the pool is exported by its shutdown)."""
+    guest.sendline("sudo -n systemctl poweroff")
+    try:
+        guest.wait_exit(180)
+    except GuestError:
+        guest.kill()
+        raise

@@ -1,0 +1,161 @@
+"""Install layouts: a seed made by ``kldload-tui seed make``, blank virtual disks, the
+live stand-in installing through the real engine from the darksite, then the
+installed disks booted alone under OVMF and checked (bootcheck.py).
+
+The failure layout names a disk that does not exist: the guest must say so on
+the console, exit non-zero, and leave every disk as it was (all zeros, no
+partition table; the seed byte for byte).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.e2e.answers import SEED_SERIAL, InstallSpec, make_seed
+from tests.e2e.bootcheck import CheckFailed, boot_to_login, check_system, log_in, power_off
+from tests.e2e.install import InstallRun, extract_logs, follow, io_disk
+from tests.e2e.qemu import Disk, Firmware, Guest, blank
+from tests.e2e.sh import run
+
+if TYPE_CHECKING:
+    from tests.e2e.layouts import Result, Run
+
+BOOT_TIMEOUT = 300.0
+# Sparse, so free on the host; above the installer's minimum for the server
+# profile (16 GiB, backend/disks.py).
+TARGET_SIZE = "20G"
+MISSING_DISK_MESSAGE = "does not exist on this machine"
+
+SPECS: dict[str, InstallSpec] = {spec.name: spec for spec in (
+    InstallSpec("single"),
+    InstallSpec("mirror", disks=2, topology="mirror", profile="core",
+                password="e2e-mirror-Passw0rd", iso_seed=True),
+    InstallSpec("raidz1", disks=3, topology="raidz1", profile="core"),
+    InstallSpec("encrypted", profile="core", passphrase="e2e correct horse battery"),
+    InstallSpec("missing-disk", missing_disk=True),
+)}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def written_regions(path: Path) -> list[tuple[int, int]]:
+    """(offset, length) of the non-zero data in a sparse image: holes are skipped by
+    SEEK_DATA/SEEK_HOLE, allocated blocks are read and checked for zeros."""
+    found: list[tuple[int, int]] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        offset = 0
+        while offset < size:
+            try:
+                start = os.lseek(fd, offset, os.SEEK_DATA)
+            except OSError:  # ENXIO: only a hole is left
+                break
+            end = os.lseek(fd, start, os.SEEK_HOLE)
+            os.lseek(fd, start, os.SEEK_SET)
+            pos = start
+            while pos < end:
+                block = os.read(fd, min(1 << 20, end - pos))
+                if block.strip(b"\0"):
+                    found.append((pos, len(block)))
+                pos += len(block)
+            offset = end
+    finally:
+        os.close(fd)
+    return found
+
+
+def _install(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+             seed: Path, firmware: Firmware) -> InstallRun:
+    """Boot the live stand-in with the seed and the targets; follow the install."""
+    from tests.e2e.layouts import live_guest
+
+    io = io_disk(ctx.run_dir, spec.name, ctx.log)
+    disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), io]
+    with live_guest(ctx, f"{spec.name}-install", disks, firmware=firmware) as guest:
+        try:
+            with result.step("live-boot"):
+                started = float(guest.wait_marker("autoinstall-start", BOOT_TIMEOUT)["epoch"])
+            with result.step("install"):
+                outcome = follow(guest, started)
+            result.phases = outcome.phases
+            with result.step("live-poweroff"):
+                guest.wait_marker("poweroff", 300)
+                guest.wait_exit(300)
+        finally:
+            result.console_tail = guest.tail()
+    extract_logs(io.path, ctx.run_dir / f"{spec.name}-logs")
+    return outcome
+
+
+def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: list[Disk],
+                   seed: Path, seed_sha: str) -> None:
+    console = (ctx.run_dir / f"{spec.name}-install-console.log").read_text(errors="replace")
+    if outcome.rc in (None, 0):
+        raise CheckFailed(f"the install of a missing disk exited {outcome.rc}, not an error")
+    if MISSING_DISK_MESSAGE not in console:
+        raise CheckFailed(f"the console does not say the disk {MISSING_DISK_MESSAGE!r}")
+    for disk in targets:
+        regions = written_regions(disk.path)
+        if regions:
+            raise CheckFailed(f"{disk.path.name} was written at {regions[:5]}")
+        probe = run(["blkid", "-p", "-o", "export", str(disk.path)], log=ctx.log,
+                    capture=True, check=False)
+        if probe.strip():
+            raise CheckFailed(f"{disk.path.name} has signatures: {probe.strip()}")
+    if _sha256(seed) != seed_sha:
+        raise CheckFailed("the seed image changed during the refused install")
+
+
+def _boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+                    firmware: Firmware) -> None:
+    with Guest(f"{spec.name}-boot", ctx.run_dir, disks=targets, firmware=firmware,
+               network=True) as guest:
+        try:
+            with result.step("uefi-boot"):
+                boot_to_login(guest, spec)
+            with result.step("login"):
+                expired = log_in(guest, spec)
+            with result.step("checks"):
+                result.checks = check_system(guest, spec, expired, ctx.darksite.suite)
+            with result.step("target-poweroff"):
+                power_off(guest)
+        finally:
+            result.console_tail = guest.tail()
+
+
+def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
+    """The layout function for one spec."""
+
+    def layout(ctx: Run, result: Result) -> None:
+        seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
+        seed_sha = _sha256(seed)
+        # One machine: the NVRAM the installer writes its boot entry into is the
+        # one the installed disks then boot with.
+        firmware = Firmware.uefi(ctx.run_dir, f"{spec.name}-ovmf-vars.fd")
+        targets = [Disk(blank(ctx.run_dir / f"{spec.name}-{serial}.raw", TARGET_SIZE, ctx.log),
+                        serial, fmt="raw") for serial in spec.serials]
+        outcome = _install(ctx, result, spec, targets, seed, firmware)
+        result.guest_seconds = outcome.guest_seconds
+        if spec.missing_disk:
+            _check_refused(ctx, spec, outcome, targets, seed, seed_sha)
+            result.checks = ["refused-on-console", "exit-non-zero", "disks-untouched"]
+            result.ok = True
+            return
+        if outcome.rc != 0:
+            raise CheckFailed(f"the install exited {outcome.rc}: {outcome.failed or 'see console'}")
+        _boot_and_check(ctx, result, spec, targets, firmware)
+        result.ok = True
+
+    layout.__doc__ = f"Install layout {spec.name}: {spec}"
+    return layout
