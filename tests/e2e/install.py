@@ -17,8 +17,10 @@ from tests.e2e.qemu import MARKER, Disk, Guest, GuestError, blank
 
 # Under TCG: debootstrap and the package transactions take minutes each.
 INSTALL_TIMEOUT = 60 * 60.0
-PHASE_STARTED = r"\n\[(\d+)/(\d+)\] ([a-z-]+)\r*\n"
-PHASE_DONE = r"\n\[(\d+)\] ([a-z-]+): done in ([\d.]+)s\r*\n"
+# Each line is matched from the newline before it and leaves its own newline in the
+# buffer, so a phase that prints nothing between its two lines is still seen.
+PHASE_STARTED = r"\n\[(\d+)/(\d+)\] ([a-z-]+)(?=\r*\n)"
+PHASE_DONE = r"\n\[(\d+)\] ([a-z-]+): done in ([\d.]+)s(?=\r*\n)"
 FAILED = r"\nFAILED in phase ([a-z-]+): ([^\r\n]*)"
 DONE = rf"{MARKER} autoinstall-done rc=(\d+) (\d+(?:\.\d+)?)\r*\n"
 IO_SIZE = "64M"

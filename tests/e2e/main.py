@@ -22,8 +22,9 @@ DISK_SUFFIXES = (".qcow2", ".raw", ".img", ".fd")
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tests/e2e/run", description=__doc__)
-    parser.add_argument("--layout", default="smoke", choices=[*LAYOUTS, "all"],
-                        help="layout to run, or all (default: smoke)")
+    parser.add_argument("--layout", action="append", choices=[*LAYOUTS, "all"],
+                        help="layout to run, repeatable; all: every layout but overhead "
+                             "(default: smoke)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the run's disks even when it passes")
     parser.add_argument("--build-only", action="store_true",
@@ -62,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("e2e: needs root (debootstrap, chroots, mounts)", file=sys.stderr)
         return 2
-    names = ALL if args.layout == "all" else [args.layout]
-    run_dir = _run_dir(args.layout)
+    asked = args.layout or ["smoke"]
+    names = list(dict.fromkeys(n for a in asked for n in (ALL if a == "all" else [a])))
+    run_dir = _run_dir("all" if "all" in asked else "-".join(names[:3]))
     log = run_dir / "build.log"
     say(f"run directory {run_dir}")
     builds: dict[str, float] = {}

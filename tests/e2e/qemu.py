@@ -186,10 +186,11 @@ class Guest:
     def login_shell(self, prompt: str, timeout: float) -> None:
         """Wait for the autologin prompt, then make the shell easy to drive: no line
         editing or echo (so output is only output), no kernel messages, a plain prompt,
-        and pipefail (a pipeline fails when any part does)."""
+        and pipefail (a pipeline fails when any part does). The prompt is set as
+        'e2e''# ' so that the echo of this very line does not look like it."""
         self.expect(prompt, timeout, "the root shell prompt")
         self.sendline("set +o emacs +o vi -o pipefail; stty -echo cols 250; dmesg -n 1; "
-                      "PS1='e2e# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
+                      "PS1='e2e''# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
         self.expect(r"e2e# ", 30, "the harness prompt")
 
     def shell(self, command: str, timeout: float) -> tuple[int, str]:
