@@ -28,7 +28,7 @@ from tests.e2e.answers import SEED_SERIAL
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.install import DONE, INSTALL_TIMEOUT, io_disk
 from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, _install
-from tests.e2e.qemu import MARKER, Disk, blank
+from tests.e2e.qemu import MARKER, Disk, Firmware, blank
 
 if TYPE_CHECKING:
     from tests.e2e.layouts import Result, Run
@@ -71,7 +71,10 @@ def overhead(ctx: Run, result: Result) -> None:
     seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
     product_targets = [Disk(blank(ctx.run_dir / f"product-{s}.raw", TARGET_SIZE, ctx.log), s,
                             fmt="raw") for s in spec.serials]
-    product = _install(ctx, result, spec, product_targets, seed)
+    # Both guests boot the live system through OVMF, as the install layouts do: the
+    # bootloader phase writes an EFI boot entry, which needs EFI variables.
+    product = _install(ctx, result, spec, product_targets, seed,
+                       Firmware.uefi(ctx.run_dir, "overhead-product-vars.fd"))
     if product.rc != 0:
         raise CheckFailed(f"the product's install exited {product.rc}: {product.failed}")
     log = ctx.run_dir / f"{spec.name}-logs/var/log/kldload/install.log"
@@ -81,7 +84,8 @@ def overhead(ctx: Run, result: Result) -> None:
                for s in spec.serials]
     exchange = _exchange_disk(ctx, log, answers)
     disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), exchange]
-    with live_guest(ctx, "overhead-bare", disks, "kldload.e2e=script") as guest:
+    with live_guest(ctx, "overhead-bare", disks, "kldload.e2e=script",
+                    firmware=Firmware.uefi(ctx.run_dir, "overhead-bare-vars.fd")) as guest:
         try:
             with result.step("bare-live-boot"):
                 guest.wait_marker("autoinstall-start", BOOT_TIMEOUT)
