@@ -76,7 +76,7 @@ def answers_text(spec: InstallSpec, suite: str) -> str:
     ]
     if spec.topology != "single":
         lines += [f"KLDLOAD_ZFS_TOPOLOGY={spec.topology}",
-                  f"KLDLOAD_ZFS_DATA_DISKS={' '.join(disks[1:])}"]
+                  f"KLDLOAD_ZFS_DATA_DISKS='{' '.join(disks[1:])}'"]
     if spec.password:
         lines.append(f"KLDLOAD_PASSWORD='{spec.password}'")
     if spec.passphrase:
