@@ -71,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     builds: dict[str, float] = {}
     try:
         started = time.monotonic()
-        darksite, _ = ensure_darksite(log)
+        darksite, darksite_built = ensure_darksite(log)
         builds["build:darksite"] = time.monotonic() - started
         started = time.monotonic()
-        live, built = ensure_live(darksite, log)
+        live, live_built = ensure_live(darksite, log)
         builds["build:live"] = time.monotonic() - started
+        built = {"darksite": darksite_built, **live_built}
         say("built: " + (", ".join(k for k, v in built.items() if v) or "nothing (all cached)"))
     except RuntimeError as err:  # CommandFailed carries the command and its output's tail
         print(f"e2e build FAIL: {err}\nfull log: {log}", file=sys.stderr)
