@@ -69,9 +69,7 @@ def log_in(guest: Guest, spec: InstallSpec) -> bool:
         guest.expect(r"(?i)retype new password: ", 60, "the retype prompt")
         guest.sendline(NEW_PASSWORD)
         guest.expect(r"admin@\S+:~\$ ", 120, "the shell after the password change")
-    guest.sendline("set +o emacs +o vi -o pipefail; stty -echo cols 250; "
-                   "PS1='e2e''# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
-    guest.expect(r"e2e# ", 30, "the harness prompt")
+    guest.harness_prompt()
     return expired
 
 

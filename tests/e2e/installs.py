@@ -75,7 +75,7 @@ def written_regions(path: Path) -> list[tuple[int, int]]:
     return found
 
 
-def _install(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
              seed: Path, firmware: Firmware) -> InstallRun:
     """Boot the live stand-in with the seed and the targets; follow the install."""
     from tests.e2e.layouts import live_guest
@@ -145,7 +145,7 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
         firmware = Firmware.uefi(ctx.run_dir, f"{spec.name}-ovmf-vars.fd")
         targets = [Disk(blank(ctx.run_dir / f"{spec.name}-{serial}.raw", TARGET_SIZE, ctx.log),
                         serial, fmt="raw") for serial in spec.serials]
-        outcome = _install(ctx, result, spec, targets, seed, firmware)
+        outcome = install_in_guest(ctx, result, spec, targets, seed, firmware)
         result.guest_seconds = outcome.guest_seconds
         if spec.missing_disk:
             _check_refused(ctx, spec, outcome, targets, seed, seed_sha)

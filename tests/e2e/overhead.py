@@ -27,7 +27,7 @@ from tests.e2e import bare
 from tests.e2e.answers import SEED_SERIAL
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.install import DONE, INSTALL_TIMEOUT, io_disk
-from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, _install
+from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_in_guest
 from tests.e2e.qemu import MARKER, Disk, Firmware, blank
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def overhead(ctx: Run, result: Result) -> None:
                             fmt="raw") for s in spec.serials]
     # Both guests boot the live system through OVMF, as the install layouts do: the
     # bootloader phase writes an EFI boot entry, which needs EFI variables.
-    product = _install(ctx, result, spec, product_targets, seed,
+    product = install_in_guest(ctx, result, spec, product_targets, seed,
                        Firmware.uefi(ctx.run_dir, "overhead-product-vars.fd"))
     if product.rc != 0:
         raise CheckFailed(f"the product's install exited {product.rc}: {product.failed}")

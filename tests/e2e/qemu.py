@@ -189,7 +189,13 @@ class Guest:
         and pipefail (a pipeline fails when any part does). The prompt is set as
         'e2e''# ' so that the echo of this very line does not look like it."""
         self.expect(prompt, timeout, "the root shell prompt")
-        self.sendline("set +o emacs +o vi -o pipefail; stty -echo cols 250; dmesg -n 1; "
+        self.harness_prompt("dmesg -n 1")
+
+    def harness_prompt(self, also: str = "") -> None:
+        """In a shell that is already logged in: the settings `login_shell` describes
+        (`also` runs with them, e.g. what only root may do), then wait for the prompt."""
+        extra = f"{also}; " if also else ""
+        self.sendline(f"set +o emacs +o vi -o pipefail; stty -echo cols 250; {extra}"
                       "PS1='e2e''# '; PS2=''; PROMPT_COMMAND=''; export TERM=dumb")
         self.expect(r"e2e# ", 30, "the harness prompt")
 
