@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,22 @@ write, 2 refused, unreadable or bad usage.
 """
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return value
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of retries (0 or more)")
+    return int(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`seed find` and `seed make`, each with its own options."""
     sub = parser.add_subparsers(dest="seed_action", metavar="ACTION")
@@ -53,9 +70,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="answers to use before anything else: a file, a URL, or a seed "
                            "device or image")
     find.add_argument("--json", action="store_true", help="print one JSON document")
-    find.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS",
-                      help="per attempt when fetching a URL (default: 10)")
-    find.add_argument("--retries", type=int, default=3, metavar="N",
+    find.add_argument("--timeout", type=_positive_seconds, default=10.0, metavar="SECONDS",
+                      help="the deadline of each attempt to fetch a URL: connect, headers "
+                           "and body together (default: 10)")
+    find.add_argument("--retries", type=_retries, default=3, metavar="N",
                       help="retries after a connection error, timeout or 5xx (default: 3)")
 
     make = sub.add_parser("make", help="write a seed image or device holding answers.env",

@@ -179,3 +179,10 @@ def test_fetch_refuses_what_is_not_http(url: str) -> None:
         fetch_url(url, retries=0)
     assert info.value.kind == "bad-url"
     assert "not an http:// or https:// URL" in str(info.value)
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, float("nan"), float("inf")])
+def test_fetch_needs_a_deadline_it_can_keep(timeout: float) -> None:
+    # Raised before any request: an attempt without a finite deadline could hang forever.
+    with pytest.raises(ValueError, match="timeout must be a positive number of seconds"):
+        fetch_url("http://127.0.0.1:9/a.env", timeout=timeout, retries=0)
