@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What a finished command did; argv and output are already redacted.
+    """What a finished command did, its output exactly as printed.
 
-    After `Runner.interact` the command ran on a pseudo-terminal, so stdout
-    holds both streams and stderr is empty.
+    The output is for the engine to parse, so it is never masked; `repr` leaves
+    it out, since a command that was handed a secret may have echoed it. After
+    `Runner.interact` the command ran on a pseudo-terminal, so stdout holds both
+    streams and stderr is empty.
     """
 
     argv: tuple[str, ...]
     returncode: int
-    stdout: str = ""
-    stderr: str = ""
+    stdout: str = field(default="", repr=False)
+    stderr: str = field(default="", repr=False)
     seconds: float = 0.0
 
     @property
@@ -39,7 +41,10 @@ class CommandResult:
 
 
 class CommandError(Exception):
-    """A command failed, was not found, or timed out; every field is redacted.
+    """A command failed, was not found, or timed out.
+
+    argv never holds a secret; the output tail is masked when the command was
+    handed one.
 
     `str()` is what an operator needs: the command, the tail of its stderr
     (of stdout when stderr was empty) and where the full log is.
@@ -70,7 +75,7 @@ class PlannedStep:
 
     A command keeps argv (with any chroot prefix), the chroot root and whether
     stdin was given, never its content. A write keeps path, mode, size and the
-    redacted content; content is None for a secret file or binary data. A note
+    content; content is None for a secret file or binary data. A note
     is what the install says it will do where no single command shows it.
     """
 

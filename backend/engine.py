@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from backend.answer_rules import WELL_KNOWN_PASSWORDS
 from backend.answers import Answers
 from backend.distros import DistroBackend, distro_backend
 from backend.events import (
@@ -179,11 +178,8 @@ def run_install(answers: Answers, machine: Machine, *, runner: Runner, sink: Eve
     start = time.monotonic()
     log = str(runner.log_path) if runner.log_path else None
     for secret in (answers.password, answers.zfs_passphrase, answers.export_scp_pass):
-        value = secret.get_secret_value()
-        # A well-known password protects nothing, and masking "admin" everywhere
-        # would hide the user name in the log.
-        if value and value not in WELL_KNOWN_PASSWORDS:
-            runner.add_secret(value)
+        # Masked only in the output of the commands given it, so even "admin" is safe.
+        runner.add_secret(secret.get_secret_value())
     ctx = InstallContext(answers, machine, runner, options, distro_backend(answers))
     todo = [p for p in phases() if p.applies(ctx)]
     sink(InstallStarted(total_phases=len(todo), phases=[p.name for p in todo],

@@ -1,8 +1,9 @@
-"""Replace registered secrets with a mask wherever text leaves the process.
+"""Replace registered secrets with a mask in text that may hold one.
 
-The runner owns one `Redactor`; everything it logs, emits, raises or records
-passes through it first, so a password registered once never reaches the install
-log, an event, an exception message or the plan.
+The runner owns one `Redactor` and passes through it what a command that was
+handed a secret (on stdin, or as the answer to a prompt) prints, before it is
+logged, emitted or raised. Nothing else is masked: secrets never travel in
+argv, and masking ordinary text would hide words that merely equal a password.
 """
 
 from __future__ import annotations
@@ -49,10 +50,6 @@ class Redactor:
         """The registered secrets, longest first."""
         return self._ordered
 
-    def contains_secret(self, text: str) -> bool:
-        """True when any registered secret occurs in `text`."""
-        return any(secret in text for secret in self._ordered)
-
     def redact(self, text: str) -> str:
         """`text` with every registered secret replaced by `MASK`.
 
@@ -63,7 +60,3 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
-
-    def redact_argv(self, argv: Iterable[str]) -> list[str]:
-        """Each argv element redacted on its own."""
-        return [self.redact(arg) for arg in argv]

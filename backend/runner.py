@@ -2,8 +2,16 @@
 
 Callers build argv lists with pure functions and hand them to a `Runner`, which
 executes (or, in plan mode, records), logs to the install log, streams output
-lines as `OutputLine` events, masks registered secrets everywhere, and raises a
-`CommandError` an operator can act on. No shell is ever involved.
+lines as `OutputLine` events, and raises a `CommandError` an operator can act
+on. No shell is ever involved.
+
+Secrets reach commands only on stdin (`run(input=...)`) or as answers to a
+prompt (`interact`), never in argv or the environment, so a command line, a
+plan and a file written into the target are shown as they are. Masking applies
+where a secret could show up: the output lines of a call that was handed one,
+as they are logged and emitted, and the error it raises. What a command returns
+to the engine is never masked: the engine parses it, and a password such as
+`debian` must not turn `rpool/ROOT/debian` into something else.
 
 - `LocalRunner` runs commands on this machine and writes files atomically.
 - `RecordingRunner` executes nothing and keeps the plan (`kldload-tui plan`,
@@ -61,6 +69,11 @@ class _Call:
     data: bytes | None = None
     responses: tuple[tuple[re.Pattern[str], str], ...] = ()
 
+    @property
+    def carries_secret(self) -> bool:
+        """Handed stdin or prompt answers: its output may echo what it was given."""
+        return self.data is not None or bool(self.responses)
+
 
 def _checked_argv(argv: Sequence[str]) -> list[str]:
     """argv as a list of str; a shell string or a non-string element is a bug."""
@@ -108,9 +121,10 @@ class Runner(ABC):
     """The one way to run commands and write files into the target.
 
     Subclasses implement `_execute`, `_interact` and `_write`; this base checks
-    argv, adds the C locale and the chroot prefix, logs, redacts, emits events
-    and raises `CommandError`. The sink is called from the thread that called
-    `run`. `current_phase` tags steps that are given no `phase=`.
+    argv, adds the C locale and the chroot prefix, logs, emits events and raises
+    `CommandError`, masking registered secrets in what a secret-carrying call
+    prints. The sink is called from the thread that called `run`.
+    `current_phase` tags steps that are given no `phase=`.
     """
 
     def __init__(self, *, log_path: str | Path | None = None, sink: EventSink | None = None,
@@ -141,11 +155,11 @@ class Runner(ABC):
         self.close()
 
     def add_secret(self, value: str) -> None:
-        """Mask `value` from now on in the log, events, errors, results and plan."""
+        """Mask `value` from now on in what secret-carrying calls print."""
         self.redactor.add(value)
 
     def note(self, text: str, *, phase: str | None = None) -> None:
-        """Write a line of our own (redacted) to the install log."""
+        """Write a line of our own to the install log (it never holds a secret)."""
         self._log_line(text, phase or self.current_phase)
 
     def run(self, argv: Sequence[str], *, check: bool = True,
@@ -154,7 +168,8 @@ class Runner(ABC):
             phase: str | None = None) -> CommandResult:
         """Run argv (as `chroot ROOT argv...` when `chroot` is given).
 
-        `input` is fed on stdin and never logged. `env` is added to the
+        `input` is fed on stdin and never logged: it is how a secret reaches a
+        command, and the command's output is masked. `env` is added to the
         inherited environment after `LC_ALL=C LANG=C`, so a caller may still
         ask for a locale. `check=True` raises `CommandError` on a non-zero
         exit, including 127 for a missing executable; a timeout always raises.
@@ -162,9 +177,8 @@ class Runner(ABC):
         data = input.encode("utf-8") if isinstance(input, str) else input
         call = self._call(argv, chroot, env, timeout, phase, data=data)
         if data is not None:
-            # stdin is never logged: it is how passwords reach chpasswd.
-            hidden = "redacted" if self.redactor.contains_secret(_decode(data)) else "not logged"
-            self._log_line(f"  <stdin: {len(data)} bytes, {hidden}>", call.phase)
+            # Neither the content nor its length: a length tells a password's.
+            self._log_line("  <stdin: not logged>", call.phase)
         return self._finish(self._execute(call), call, check)
 
     def interact(self, argv: Sequence[str], responses: Sequence[tuple[str, str]], *,
@@ -212,7 +226,10 @@ class Runner(ABC):
     def _call(self, argv: Sequence[str], chroot: str | Path | None,
               env: Mapping[str, str] | None, timeout: float | None, phase: str | None,
               **extra: Any) -> _Call:
-        """Check argv, add the chroot prefix and the C locale, log the command."""
+        """Check argv, add the chroot prefix and the C locale, log the command.
+
+        argv and env are logged as they are: secrets never travel there.
+        """
         checked = _checked_argv(argv)
         root = os.fspath(chroot) if chroot is not None else None
         full = ["chroot", root, *checked] if root is not None else checked
@@ -228,23 +245,27 @@ class Runner(ABC):
         where = f" [{phase}]" if phase else ""
         with self._log_lock:
             if self._log is not None:
-                for line in self.redactor.redact(text).splitlines() or [""]:
+                for line in text.splitlines() or [""]:
                     self._log.write(f"{stamp}{where} {line}\n")
 
-    def _emit_line(self, stream: Stream, raw: bytes, phase: str | None) -> None:
+    def _shown(self, call: _Call, text: str) -> str:
+        """`text` as it may leave the process: masked when the call was given a secret."""
+        return self.redactor.redact(text) if call.carries_secret else text
+
+    def _emit_line(self, call: _Call, stream: Stream, raw: bytes) -> None:
         """Log and emit one output line (given without its newline)."""
-        text = self.redactor.redact(_decode(raw).rstrip("\r"))
+        text = self._shown(call, _decode(raw).rstrip("\r"))
         # A progress bar redraws with \r; keep what a terminal would show.
         text = text.rsplit("\r", 1)[-1]
-        self._log_line(f"  {stream}: {text}", phase)
+        self._log_line(f"  {stream}: {text}", call.phase)
         if self._sink is not None:
-            self._sink(OutputLine(phase=phase, stream=stream, text=text))
+            self._sink(OutputLine(phase=call.phase, stream=stream, text=text))
 
     def _result(self, call: _Call, returncode: int, stdout: str, stderr: str,
                 start: float) -> CommandResult:
-        redact = self.redactor.redact
-        return CommandResult(tuple(self.redactor.redact_argv(call.argv)), returncode,
-                             redact(stdout), redact(stderr), time.monotonic() - start)
+        # Unmasked: this is what the engine parses.
+        return CommandResult(tuple(call.argv), returncode, stdout, stderr,
+                             time.monotonic() - start)
 
     def _finish(self, result: CommandResult, call: _Call, check: bool) -> CommandResult:
         self._log_line(f"  exit {result.returncode} after {result.seconds:.2f}s", call.phase)
@@ -253,16 +274,15 @@ class Runner(ABC):
                       EXIT_NOT_EXECUTABLE: "command not executable"}.get(result.returncode)
             reason = f"{reason} (exit {result.returncode})" if reason else None
             raise CommandError(result.argv, result.returncode,
-                               _tail(result.stderr or result.stdout), self.log_path,
-                               reason=reason)
+                               self._shown(call, _tail(result.stderr or result.stdout)),
+                               self.log_path, reason=reason)
         return result
 
     def _timed_out(self, call: _Call, output: str) -> CommandError:
         reason = f"command timed out after {call.timeout:g}s"
         self._log_line(f"  {reason}", call.phase)
-        return CommandError(self.redactor.redact_argv(call.argv), EXIT_TIMEOUT,
-                            self.redactor.redact(_tail(output)), self.log_path,
-                            reason=reason, timed_out=True)
+        return CommandError(call.argv, EXIT_TIMEOUT, self._shown(call, _tail(output)),
+                            self.log_path, reason=reason, timed_out=True)
 
 
 class LocalRunner(Runner):
@@ -311,7 +331,7 @@ class LocalRunner(Runner):
         assert proc.stdout is not None and proc.stderr is not None
         pipes: dict[str, IO[bytes]] = {"stdout": proc.stdout, "stderr": proc.stderr}
         collected = {"stdout": bytearray(), "stderr": bytearray()}
-        splitters = {name: _LineSplitter(partial(self._emit_line, name, phase=call.phase))
+        splitters = {name: _LineSplitter(partial(self._emit_line, call, name))
                      for name in ("stdout", "stderr")}
         if proc.stdin is not None:
             pipes["stdin"] = proc.stdin
@@ -360,7 +380,7 @@ class LocalRunner(Runner):
             self._log_line(f"  {message}", call.phase)
             return self._result(call, EXIT_NOT_FOUND, "", message, start)
         seen: list[str] = []
-        splitter = _LineSplitter(lambda raw: self._emit_line("stdout", raw, call.phase))
+        splitter = _LineSplitter(lambda raw: self._emit_line(call, "stdout", raw))
 
         class _Tap:
             """pexpect's `logfile_read`: everything the child writes passes here."""
@@ -430,8 +450,7 @@ class RecordingRunner(Runner):
     def note(self, text: str, *, phase: str | None = None) -> None:
         """Log the line and keep it in the plan, where it explains the steps around it."""
         super().note(text, phase=phase)
-        self.plan.append(PlannedStep("note", phase or self.current_phase,
-                                     content=self.redactor.redact(text)))
+        self.plan.append(PlannedStep("note", phase or self.current_phase, content=text))
 
     def respond(self, prefix: Sequence[str], *, stdout: str = "", stderr: str = "",
                 returncode: int = 0) -> None:
@@ -444,10 +463,8 @@ class RecordingRunner(Runner):
 
     def _execute(self, call: _Call) -> CommandResult:
         start = time.monotonic()
-        self.plan.append(PlannedStep(
-            "command", call.phase, tuple(self.redactor.redact_argv(call.argv)),
-            chroot=self.redactor.redact(call.chroot) if call.chroot is not None else None,
-            stdin=call.data is not None))
+        self.plan.append(PlannedStep("command", call.phase, tuple(call.argv),
+                                     chroot=call.chroot, stdin=call.data is not None))
         inner = call.argv[2:] if call.chroot is not None else call.argv
         best: tuple[tuple[str, ...], str, str, int] = ((), "", "", 0)
         for canned in self._canned:
@@ -457,7 +474,7 @@ class RecordingRunner(Runner):
         _, stdout, stderr, code = best
         for stream, text in (("stdout", stdout), ("stderr", stderr)):
             for line in text.splitlines():
-                self._emit_line(stream, line.encode("utf-8"), call.phase)  # type: ignore[arg-type]
+                self._emit_line(call, stream, line.encode("utf-8"))  # type: ignore[arg-type]
         return self._result(call, code, stdout, stderr, start)
 
     def _interact(self, call: _Call) -> CommandResult:
@@ -469,10 +486,9 @@ class RecordingRunner(Runner):
         content: str | None = None
         if not secret:
             with contextlib.suppress(UnicodeDecodeError):  # binary: size and mode suffice
-                content = self.redactor.redact(data.decode("utf-8"))
-        self.plan.append(PlannedStep("write", phase, path=self.redactor.redact(str(path)),
-                                     mode=mode, size=len(data), content=content,
-                                     secret=secret))
+                content = data.decode("utf-8")
+        self.plan.append(PlannedStep("write", phase, path=str(path), mode=mode,
+                                     size=len(data), content=content, secret=secret))
 
     def to_json(self) -> str:
         """The plan as a JSON document: `{"steps": [...]}` in order."""

@@ -49,7 +49,6 @@ def plan_runner(no_subprocess: None, events: EventLog) -> RecordingRunner:
 def test_redacts_inside_longer_strings() -> None:
     r = Redactor([SECRET])
     assert r.redact(f"--password={SECRET}") == f"--password={MASK}"
-    assert r.redact_argv(["x", f"a{SECRET}b"]) == ["x", f"a{MASK}b"]
 
 
 def test_longest_secret_masked_whole() -> None:
@@ -164,16 +163,27 @@ def test_current_phase_tags_steps(plan_runner: RecordingRunner) -> None:
     assert [s.phase for s in plan_runner.plan] == ["pool", "datasets"]
 
 
-def test_plan_redacts_secrets(plan_runner: RecordingRunner) -> None:
-    plan_runner.run(["tool", f"--password={SECRET}"], chroot="/mnt")
-    plan_runner.write_file("/mnt/etc/app.conf", f"password={SECRET}\n", 0o600)
+def test_plan_keeps_secrets_out_through_stdin_and_secret_files(
+        plan_runner: RecordingRunner) -> None:
+    plan_runner.run(["chpasswd"], input=f"admin:{SECRET}\n", chroot="/mnt")
     plan_runner.write_file("/mnt/etc/zfs/key", SECRET, 0o400, secret=True)
-    assert plan_runner.plan[0].argv[-1] == f"--password={MASK}"
-    assert plan_runner.plan[1].content == f"password={MASK}\n"
-    assert plan_runner.plan[2].content is None
-    assert plan_runner.plan[2].secret
+    assert plan_runner.plan[0].stdin
+    assert plan_runner.plan[1].content is None
+    assert plan_runner.plan[1].secret
     assert SECRET not in plan_runner.to_json()
     assert SECRET not in plan_runner.render_text()
+
+
+@pytest.mark.parametrize("word", ["debian", "admin", "root", "a", "zfs", "rpool"])
+def test_a_password_that_is_an_ordinary_word_masks_nothing_else(word: str) -> None:
+    r = RecordingRunner(secrets=[word])
+    r.respond(["zfs", "list"], stdout="rpool/ROOT/debian\n")
+    r.run(["zfs", "create", "-o", "canmount=noauto", "rpool/ROOT/debian"], phase="datasets")
+    r.write_file("/mnt/etc/hostname", "debian-zfs-admin\n", phase="configure")
+    r.note("root on rpool/ROOT/debian", phase="datasets")
+    assert r.run(["zfs", "list"]).stdout == "rpool/ROOT/debian\n"
+    assert MASK not in r.render_text()
+    assert MASK not in r.to_json()
 
 
 def test_binary_write_has_no_content(plan_runner: RecordingRunner) -> None:
@@ -246,6 +256,10 @@ def test_canned_failure_raises_with_check(plan_runner: RecordingRunner) -> None:
     with pytest.raises(CommandError) as info:
         plan_runner.run(["zpool", "import", "rpool"])
     assert info.value.returncode == 1
+    # Not handed a secret: its output is shown as it is.
+    assert info.value.stderr_tail == f"no pools {SECRET}"
+    with pytest.raises(CommandError) as info:
+        plan_runner.run(["zpool", "import", "rpool"], input="x")
     assert info.value.stderr_tail == f"no pools {MASK}"
     res = plan_runner.run(["zpool", "import", "rpool"], check=False)
     assert res.returncode == 1
@@ -268,7 +282,8 @@ def test_planned_step_render_write_secret() -> None:
 def test_recording_runner_logs_plan(tmp_path: Path) -> None:
     log = tmp_path / "plan.log"
     with RecordingRunner(log_path=log, secrets=[SECRET]) as rec:
-        rec.run(["tool", SECRET])
+        rec.run(["tool", "--flag"], input=SECRET)
     text = log.read_text()
-    assert "$ tool ********" in text
+    assert "$ tool --flag" in text
+    assert "<stdin: not logged>" in text
     assert SECRET not in text
