@@ -7,7 +7,9 @@ when the operator moves on; the loader and the engine always run them.
 
 from __future__ import annotations
 
+import fnmatch
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -20,9 +22,12 @@ from backend.answers import (
     env_key,
 )
 from backend.problems import Problem, Severity
+from backend.validators import split_host_key, usable_addresses
 
 # Passwords that must never reach production silently.
 WELL_KNOWN_PASSWORDS = frozenset({"admin", "changeme", "password"})
+# Below this a password is accepted with a warning (see docs/answers.md).
+MIN_PASSWORD_LENGTH = 8
 
 MIN_DISKS: dict[Topology, int] = {
     Topology.SINGLE: 1,
@@ -98,7 +103,7 @@ def check_answers(
     if ok("infra_mode", "cluster_cidr", "cluster_size", "wireguard"):
         _cluster(answers, f)
     if ok("export_format", "export_scp_host", "export_scp_key", "export_scp_pass"):
-        _export(answers, f)
+        _export(answers, f, ok("export_scp_host_key"))
     if ok("initramfs_modules", "export_format") and answers.initramfs_modules.value == "dep" \
             and answers.export_format is not ExportFormat.NONE:
         f.add("initramfs_modules", "an exported image boots on other hardware, but "
@@ -111,6 +116,12 @@ def check_answers(
             f.add("password", f"{default} is in use for {answers.username!r}",
                   "set KLDLOAD_PASSWORD (it is expired at first login until then)",
                   near=("username",), warning=True)
+        elif len(pw) < MIN_PASSWORD_LENGTH:
+            # A warning, not a refusal: the installed system's PAM policy is the
+            # place for password rules, and nothing in the install depends on it.
+            f.add("password", f"the password is shorter than {MIN_PASSWORD_LENGTH} characters",
+                  f"use at least {MIN_PASSWORD_LENGTH}, or log in with an SSH key "
+                  "(KLDLOAD_SSH_PUBKEY)", warning=True)
     if ok("force_wipe") and answers.force_wipe:
         f.add("force_wipe", "force-wipe is on: disks that hold data are wiped without asking",
               "set KLDLOAD_FORCE_WIPE=0 unless these machines are meant to be reinstalled",
@@ -207,45 +218,91 @@ def _network(a: Answers, f: _Findings) -> None:
     elif gw == ip:
         f.add("net_gw", f"the gateway {gw} is the machine's own address",
               "give the router's address", near=near)
-    elif gw not in net:
+    elif gw not in net and not (gw.version == 6 and gw.is_link_local):
+        # An IPv6 router is usually given by its link-local address (fe80::1), which
+        # is on the link whatever the prefix: networkd reaches it on the matched link.
         f.add("net_gw", f"gateway {gw} is not in {net}, the network of KLDLOAD_NET_IP="
               f"{ip}/{a.net_prefix}", "check KLDLOAD_NET_GW and KLDLOAD_NET_PREFIX", near=near)
 
 
 def _cluster(a: Answers, f: _Findings) -> None:
-    if a.infra_mode is not InfraMode.CLUSTER:
-        return
-    if not a.cluster_cidr:
+    cluster = a.infra_mode is InfraMode.CLUSTER
+    if cluster and not a.cluster_cidr:
         f.add("cluster_cidr", "cluster mode needs the WireGuard cluster network",
               "add KLDLOAD_CLUSTER_CIDR=10.100.0.0/24", near=("infra_mode",))
-    else:
-        net = ipaddress.ip_network(a.cluster_cidr)
-        hosts = max(net.num_addresses - 2, 1) if net.version == 4 else net.num_addresses
-        if a.cluster_size > hosts:
-            f.add("cluster_size", f"{a.cluster_size} nodes do not fit in {net} ({hosts} addresses)",
-                  "use a larger KLDLOAD_CLUSTER_CIDR or a smaller KLDLOAD_CLUSTER_SIZE",
-                  near=("cluster_cidr",))
+    elif a.cluster_cidr and (cluster or a.wireguard):
+        # Standalone with WireGuard, a given network is still the one its nodes are
+        # to be numbered from: one too small for them is wrong either way.
+        _cluster_fits(a, f)
+    if not cluster:
+        return
     if not a.wireguard:
         f.add("infra_mode", "cluster mode without WireGuard: no cluster interface is configured",
               "set KLDLOAD_WIREGUARD=1", warning=True)
 
 
-def _export(a: Answers, f: _Findings) -> None:
+def _cluster_fits(a: Answers, f: _Findings) -> None:
+    """The network numbers every node and the hub (the first address); the services
+    phase allocates the hub's address from it (`target_files.wireguard_config`)."""
+    net = ipaddress.ip_network(a.cluster_cidr)
+    have, need = usable_addresses(net), a.cluster_size + 1
+    if need <= have:
+        return
+    # The smallest network that numbers them all, to suggest (a /0 always does).
+    prefix = next(p for p in range(net.prefixlen - 1, -1, -1)
+                  if usable_addresses(net.supernet(new_prefix=p)) >= need)
+    f.add("cluster_cidr",
+          f"{net} has {have} usable address{'es' if have != 1 else ''}, but "
+          f"{a.cluster_size} node{'s' if a.cluster_size != 1 else ''} (KLDLOAD_CLUSTER_SIZE) "
+          f"and the hub need {need}",
+          f"use a /{prefix} or larger for KLDLOAD_CLUSTER_CIDR"
+          + (f", or lower KLDLOAD_CLUSTER_SIZE to {have - 1}" if have > 1 else ""),
+          near=("infra_mode",))
+
+
+def _export(a: Answers, f: _Findings, pin_ok: bool) -> None:
     has_key = bool(a.export_scp_key)
     has_pass = bool(a.export_scp_pass.get_secret_value())
+    # A host key that failed its own check already has its error; judge it no further.
+    has_pin = pin_ok and bool(a.export_scp_host_key)
     if a.export_scp_host and a.export_format is ExportFormat.NONE:
         f.add("export_scp_host", "an SCP host is set but KLDLOAD_EXPORT_FORMAT=none: there is "
               "no image to upload", "set KLDLOAD_EXPORT_FORMAT (qcow2, vmdk, vhd, ova or raw) "
               "or remove KLDLOAD_EXPORT_SCP_HOST")
     if not a.export_scp_host:
-        for name, given in (("export_scp_key", has_key), ("export_scp_pass", has_pass)):
+        for name, given in (("export_scp_key", has_key), ("export_scp_pass", has_pass),
+                            ("export_scp_host_key", has_pin)):
             if given:
                 f.add(name, "SCP upload needs a host",
                       "add KLDLOAD_EXPORT_SCP_HOST=images.example.org or remove this line")
         return
+    if has_pass and not has_key and pin_ok and not has_pin:
+        # Without a pin the first host to answer would be sent the password.
+        f.add("export_scp_host_key", "an SCP upload with a password needs the host's key "
+              "pinned, or the password goes to whichever host answers",
+              "add KLDLOAD_EXPORT_SCP_HOST_KEY='SHA256:...' (run ssh-keyscan HOST | ssh-keygen "
+              "-lf - where the host is known genuine), or use KLDLOAD_EXPORT_SCP_KEY",
+              near=("export_scp_pass",))
+    if has_pin:
+        _pinned_host(a, f)
     if has_pass and not has_key:
         f.add("export_scp_pass", "a password is given for scp instead of a key",
               "prefer KLDLOAD_EXPORT_SCP_KEY: a key can be restricted and revoked", warning=True)
     if has_pass and has_key:
         f.add("export_scp_pass", "both a key and a password are given for scp; the key is used",
               "remove KLDLOAD_EXPORT_SCP_PASS", warning=True)
+
+
+def _pinned_host(a: Answers, f: _Findings) -> None:
+    """A key line from `ssh-keyscan OTHER` pins the wrong host: say so, it is easy to do."""
+    if a.export_scp_host_key.startswith("SHA256:"):
+        return
+    pattern = split_host_key(a.export_scp_host_key)[0]
+    if not pattern or pattern.startswith("|"):  # none, or hashed (ssh-keyscan -H)
+        return
+    host = a.export_scp_host.lower()
+    names = [re.sub(r"^\[(.*)\](?::\d+)?$", r"\1", p).lower() for p in pattern.split(",")]
+    if not any(fnmatch.fnmatchcase(host, n) for n in names if not n.startswith("!")):
+        f.add("export_scp_host_key", f"the host key line is for {pattern}, not for "
+              f"KLDLOAD_EXPORT_SCP_HOST={a.export_scp_host} (it is pinned for that host all "
+              "the same)", "check that the key is the image server's", warning=True)

@@ -7,8 +7,9 @@ half-filled model while the operator is still choosing.
 
 Additions to the seed's reference (documented in docs/answers.md):
 `KLDLOAD_ZFS_PASSPHRASE` (native encryption without a person at the console),
-`KLDLOAD_INITRAMFS_MODULES` (initramfs for any hardware, or only this one) and
-`KLDLOAD_FINISH_ACTION` (what to do once installed).
+`KLDLOAD_INITRAMFS_MODULES` (initramfs for any hardware, or only this one),
+`KLDLOAD_FINISH_ACTION` (what to do once installed) and
+`KLDLOAD_EXPORT_SCP_HOST_KEY` (the image server's pinned host key).
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def _choice(enum: type[E], what: str) -> Callable[[Any], Any]:
         fix = f"did you mean {guess!r}? Choose one of: {listing}" if guess else (
             f"choose one of: {listing}"
         )
-        raise FieldProblem(f"unknown {what} {str(value)!r}" if text else f"no {what} given", fix)
+        raise FieldProblem(f"unknown {what} {v.shown(value)}" if text else f"no {what} given",
+                           fix)
 
     return check
 
@@ -106,7 +108,7 @@ def _flag(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise FieldProblem(f"{value!r} is not a switch", "write 1 (on) or 0 (off)")
+    raise FieldProblem(f"{v.shown(value)} is not a switch", "write 1 (on) or 0 (off)")
 
 
 def _integer(low: int, high: int) -> Callable[[Any], int]:
@@ -117,9 +119,10 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
             number = value
         else:
             text = str(value).strip()
-            if not text.isdigit():
+            # isascii: str.isdigit also holds for other scripts' digits and superscripts.
+            if not (text.isascii() and text.isdigit()):
                 raise FieldProblem(
-                    f"{value!r} is not a number", f"write a number from {low} to {high}"
+                    f"{v.shown(value)} is not a number", f"write a number from {low} to {high}"
                 )
             number = int(text)
         if not low <= number <= high:
@@ -130,12 +133,27 @@ def _integer(low: int, high: int) -> Callable[[Any], int]:
 
 
 def _items(check: Callable[[str], str]) -> Callable[[Any], tuple[str, ...]]:
-    """Lists are written space- or comma-separated in answers.env."""
+    """Lists are written space- or comma-separated in answers.env.
+
+    Each item gets the checks of a single value (no control characters, then the
+    field's own); given as a sequence (the TUI), an item must also be one that the
+    space-separated form written back by `dump_answers` reads as the same item.
+    """
     guarded = _guarded(check)
 
+    def item(text: str) -> str:
+        v.no_control_chars(text)
+        if not text or " " in text or "," in text:
+            raise FieldProblem(f"the list item {v.shown(text)} is empty or holds a space or "
+                               "comma", "give each item separately")
+        return text
+
     def parse(value: Any) -> tuple[str, ...]:
-        raw = v.split_list(value) if isinstance(value, str) else [str(x) for x in value]
-        return tuple(guarded(item) for item in raw)
+        if isinstance(value, str):
+            raw = v.split_list(v.no_control_chars(value))
+        else:
+            raw = [item(str(x)) for x in value]
+        return tuple(guarded(x) for x in raw)
 
     return parse
 
@@ -150,7 +168,7 @@ def _guarded(check: Callable[[str], T]) -> Callable[[str], T]:
         except ValueError:
             raise
         except Exception as exc:
-            raise FieldProblem(f"{value!r} could not be checked ({type(exc).__name__})",
+            raise FieldProblem(f"{v.shown(value)} could not be checked ({type(exc).__name__})",
                                "use a different value, and report this as a bug") from exc
 
     return run
@@ -191,7 +209,7 @@ def _device(value: str) -> str:
 
 
 def _hostname(value: str) -> str:
-    return v.dns_name(value, what="hostname")
+    return v.hostname(value)
 
 
 Flag = Annotated[bool, BeforeValidator(_flag)]
@@ -302,17 +320,17 @@ class Answers(BaseModel):
         "", description="Interface to configure (empty: every wired interface)",
         json_schema_extra=_group("Networking"),
     )
-    net_ip: Annotated[str, BeforeValidator(_text(_optional(v.ip_address)))] = Field(
+    net_ip: Annotated[str, BeforeValidator(_text(_optional(v.static_address)))] = Field(
         "", description="Static IP (required if static)", json_schema_extra=_group("Networking")
     )
     net_prefix: Annotated[int, BeforeValidator(_integer(0, 128))] = Field(
         24, description="CIDR prefix", json_schema_extra=_group("Networking")
     )
-    net_gw: Annotated[str, BeforeValidator(_text(_optional(v.ip_address)))] = Field(
+    net_gw: Annotated[str, BeforeValidator(_text(_optional(v.gateway_address)))] = Field(
         "", description="Default gateway (required if static)",
         json_schema_extra=_group("Networking"),
     )
-    net_dns: Annotated[tuple[str, ...], BeforeValidator(_items(v.ip_address))] = Field(
+    net_dns: Annotated[tuple[str, ...], BeforeValidator(_items(v.dns_server))] = Field(
         (), description="DNS servers (comma-separated; empty: from DHCP)",
         json_schema_extra=_group("Networking"),
     )
@@ -388,6 +406,12 @@ class Answers(BaseModel):
     export_scp_pass: Annotated[Secret, AfterValidator(_secret("SCP password", 1))] = Field(
         SecretStr(""), description="SSH password for SCP (if no key)",
         json_schema_extra=_group("Export"),
+    )
+    export_scp_host_key: Annotated[str, BeforeValidator(_text(_optional(v.ssh_host_key)))] = (
+        Field("", description="The SCP host's SSH host key: a line of `ssh-keyscan HOST` or "
+              "its SHA256:... fingerprint (`ssh-keygen -lf`). Required with a password; "
+              "without it a key login trusts the key first offered and logs its fingerprint",
+              json_schema_extra=_group("Export"))
     )
 
     # Distro-specific

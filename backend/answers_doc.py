@@ -23,10 +23,21 @@ mark and CRLF line ends are fine), at most 1 MiB.
 
 Required: {required}. Everything else has the default shown.
 Secrets (marked *secret*) never appear in logs, events, the install manifest or
-the copy of the answers kept in the installed system.
+the copy of the answers kept in the installed system. They reach commands only
+on standard input (`chpasswd`) or as the answer to a prompt (`zfs`, `scp`), never
+on a command line, so the plan and the log show every command as it is; only
+what those few commands print is masked (`********`). A password that happens to
+be an ordinary word (`debian`, `rpool`) therefore hides nothing else.
+
+A `KLDLOAD_PASSWORD` shorter than 8 characters is accepted with a warning, not
+refused: nothing in the install depends on its length, the default (`admin`) is
+expired at first login, and password rules belong to the installed system's PAM
+policy. Prefer `KLDLOAD_SSH_PUBKEY` for logins.
 
 Additions to the seed guide's reference: `KLDLOAD_ZFS_PASSPHRASE`,
-`KLDLOAD_INITRAMFS_MODULES` and `KLDLOAD_FINISH_ACTION`. `KLDLOAD_SSH_PUBKEY`
+`KLDLOAD_INITRAMFS_MODULES`, `KLDLOAD_FINISH_ACTION` and
+`KLDLOAD_EXPORT_SCP_HOST_KEY` (the image server's host key: uploads go only to
+the host that holds it, and a password upload is refused without it). `KLDLOAD_SSH_PUBKEY`
 is authorised for the admin user, `KLDLOAD_ADMIN_SSH_PUBKEY` for root.
 `KLDLOAD_DEBIAN_MIRROR` defaults to the darksite when one is present, else to
 the live system's own apt sources.

@@ -13,8 +13,24 @@ FEATURES = (
 )
 
 
+def shown(text: str) -> str:
+    """`text` safe to print on a console: every character that is not printable is
+    written as its Python escape (`\\x9b`, `\\u202e`).
+
+    Values reach the console raw otherwise, and some may hold such characters (an
+    SCP path, a mirror URL, an IPv6 scope id, an SSH key comment): a C1 control
+    such as U+009B starts an escape sequence on many terminals, a bidi override
+    (U+202E) shows the text in another order, U+2028 may break the line.
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
+
+
 def summarize(a: Answers) -> dict[str, str]:
-    """Ordered label -> text pairs: distro, disks, identity, network, features, export."""
+    """Ordered label -> text pairs: distro, disks, identity, network, features, export.
+
+    The texts are printable (see `shown`): callers print them as they are.
+    """
     release = {
         Distro.DEBIAN: a.debian_suite.value,
         Distro.CENTOS: a.release,
@@ -51,4 +67,4 @@ def summarize(a: Answers) -> dict[str, str]:
             out["export"] += (f", scp to {a.export_scp_user}@{a.export_scp_host}:"
                               f"{a.export_scp_path}")
     out["finish"] = a.finish_action.value
-    return out
+    return {label: shown(text) for label, text in out.items()}

@@ -20,7 +20,8 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHELL_OPERATORS = set(";|&<>")
 # Characters that may stand unquoted in a value written back out.
-_PLAIN = re.compile(r"^[A-Za-z0-9@%+=:,./_~^-]*$")
+# No `~`: a shell sourcing the file would expand it after `=` or a `:`.
+_PLAIN = re.compile(r"^[A-Za-z0-9@%+=:,./_^-]*$")
 
 
 @dataclass(frozen=True)

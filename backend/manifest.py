@@ -32,11 +32,16 @@ from backend.problems import Problem, ProblemsError, Severity
 
 MANIFEST_PATH = "etc/kldload/install-manifest.env"
 """Where the manifest lives, relative to the target root."""
+ANSWERS_COPY_PATH = "etc/kldload/answers.env"
+"""The redacted copy of the answers the system was installed from, relative to the root."""
 MANIFEST_MODE = 0o600
 MANIFEST_VERSION = "1"
 DEFAULT_PASSWORD = "admin"  # the answers model's default; see Answers.password
 # What kldload-package-holds accepts: Debian policy names, never an option.
 _HELD_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+# Line breaks and terminal controls: the manifest holds one value per line, and
+# no quoting keeps a line break inside one (manifest-get reads line by line).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 SECRET_FIELDS: tuple[str, ...] = tuple(
     name for name, f in Answers.model_fields.items() if f.annotation is SecretStr
@@ -81,6 +86,10 @@ class InstallFacts:
     install_date: datetime | None = None
 
     def __post_init__(self) -> None:
+        for what, text in (("pool", self.pool), ("boot environment", self.boot_environment),
+                           ("installer version", self.installer_version)):
+            if _CONTROL.search(text):
+                raise ValueError(f"the {what} {text!r} holds a control character")
         if not self.boot_environment.startswith(f"{self.pool}/"):
             raise ValueError(f"boot environment {self.boot_environment!r} is not in pool "
                              f"{self.pool!r}")

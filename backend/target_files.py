@@ -27,6 +27,7 @@ from importlib import resources
 
 from backend.answers import Answers, Distro, InfraMode, NetMethod, Profile
 from backend.manifest import MANIFEST_MODE, MANIFEST_PATH, InstallFacts, render_manifest
+from backend.validators import IPAddress, IPNetwork, usable_addresses
 
 UNIT_DIR = "usr/lib/systemd/system"
 LIB_DIR = "usr/lib/kldload"
@@ -44,6 +45,8 @@ _UNITS = ("kldload-firstboot.service", "kldload-snapshot.service", "kldload-snap
           "kldload-srv-snapshot.service", "kldload-srv-snapshot.timer",
           "kldload-scrub.service", "kldload-scrub.timer")
 _NETWORK_UNITS = ["systemd-networkd.service", "systemd-resolved.service"]
+# Locales libc has without generating them.
+NO_LOCALE_GENERATION = frozenset({"C", "POSIX", "C.UTF-8"})
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,24 @@ def host_names(answers: Answers) -> tuple[str, str]:
     return name, name
 
 
+def locale_gen(locale: str) -> str | None:
+    """/etc/locale.gen naming the one locale to build, or None for one built into libc.
+
+    Each line is `NAME CHARMAP`; locale-gen runs `localedef -f CHARMAP`, so the
+    charmap is the codeset alone: `ca_ES.UTF-8@valencia` is built from UTF-8,
+    not from a charmap called `UTF-8@valencia`.
+    """
+    if locale in NO_LOCALE_GENERATION:
+        return None
+    codeset = locale.partition("@")[0].partition(".")[2]
+    return f"{locale} {codeset or 'ISO-8859-1'}\n"
+
+
+def authorized_keys(key: str) -> str:
+    """authorized_keys holding the one answered public key (a line as sshd reads it)."""
+    return f"{key}\n"
+
+
 def system_links(answers: Answers) -> list[TargetLink]:
     """/etc/localtime, which (not /etc/timezone) is what the system reads."""
     return [TargetLink("etc/localtime", f"/usr/share/zoneinfo/{answers.timezone}")]
@@ -241,8 +262,7 @@ def wireguard_config(answers: Answers) -> str:
     iface = ["[Interface]", f"ListenPort = {WIREGUARD_PORT}",
              f"PostUp = wg set %i private-key {key}"]
     if cluster:
-        net = ipaddress.ip_network(answers.cluster_cidr)
-        hub = next(net.hosts())
+        net, hub = cluster_hub(answers)
         head += [f"# Cluster network {net}, domain {answers.cluster_domain}, up to "
                  f"{answers.cluster_size} nodes."]
         iface += ["# This node's address in the cluster network: set it, then restart",
@@ -258,6 +278,26 @@ def wireguard_config(answers: Answers) -> str:
              "#PublicKey = <the hub's wg0.pub>", f"#Endpoint = {endpoint}",
              f"#AllowedIPs = {allowed}", "#PersistentKeepalive = 25"]
     return "\n".join([*head, "", *iface, *peers]) + "\n"
+
+
+def cluster_hub(answers: Answers) -> tuple[IPNetwork, IPAddress]:
+    """The cluster network and the hub's address in it, its first usable one.
+
+    `validate` refuses a network too small for the nodes and the hub; answers
+    that reach here some other way get an InstallError that says so, not a
+    TypeError (`hosts()` is a list, not an iterator, for a /31, /32, /127, /128).
+    """
+    from backend.engine import InstallError  # the engine imports this module's users
+
+    net = ipaddress.ip_network(answers.cluster_cidr)
+    need, have = answers.cluster_size + 1, usable_addresses(net)
+    if have < need:
+        raise InstallError(f"KLDLOAD_CLUSTER_CIDR={net} has {have} usable "
+                           f"address{'es' if have != 1 else ''}, but the hub and "
+                           f"KLDLOAD_CLUSTER_SIZE={answers.cluster_size} need {need}; use a "
+                           "larger network")
+    # As net.hosts() would give first: past the network address unless that is all there is.
+    return net, net.network_address + (1 if net.num_addresses > 2 else 0)
 
 
 def wireguard_keygen_argv(target_root: str) -> list[str]:

@@ -16,7 +16,9 @@ from backend.apt_sources import live_debian_mirror
 from backend.target_files import (
     SUDOERS_PATH,
     TargetFile,
+    authorized_keys,
     host_names,
+    locale_gen,
     system_files,
     system_links,
     units_to_enable,
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
 
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 KEPT_DARKSITE = "/var/lib/kldload/darksite"
-_NO_GENERATION = {"C", "POSIX", "C.UTF-8"}
 
 
 def write_files(ctx: InstallContext, files: Sequence[TargetFile]) -> None:
@@ -47,15 +48,15 @@ def configure_debian(ctx: InstallContext) -> None:
     ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
     ctx.run(["ln", "-sfn", "../run/systemd/resolve/stub-resolv.conf",
              str(ctx.path("/etc/resolv.conf"))])
-    if a.locale not in _NO_GENERATION:
-        charset = a.locale.split(".", 1)[1] if "." in a.locale else "ISO-8859-1"
-        ctx.runner.write_file(ctx.path("/etc/locale.gen"), f"{a.locale} {charset}\n")
+    locales = locale_gen(a.locale)
+    if locales is not None:
+        ctx.runner.write_file(ctx.path("/etc/locale.gen"), locales)
         ctx.chroot(["locale-gen"])
 
     user = a.username
     ctx.chroot(["useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", user])
     # The password reaches chpasswd on stdin: never in argv, never logged.
-    ctx.chroot(["chpasswd"], input=f"{user}:{a.password.get_secret_value()}\n")
+    ctx.chroot(["chpasswd"], input=chpasswd_input(user, a.password.get_secret_value()))
     if a.password.get_secret_value() in WELL_KNOWN_PASSWORDS:
         ctx.chroot(["chage", "--lastday", "0", user])  # first login must change it
     ctx.chroot(["passwd", "--lock", "root"])  # root by SSH key only
@@ -74,12 +75,18 @@ def configure_debian(ctx: InstallContext) -> None:
     ctx.run(["rm", "-f", str(ctx.path(POLICY_RC_D))])
 
 
+def chpasswd_input(user: str, password: str) -> str:
+    """chpasswd's stdin: it splits each line at the first ':' (user names have
+    none), so a password may hold any character but a newline."""
+    return f"{user}:{password}\n"
+
+
 def _authorized_key(ctx: InstallContext, home: str, key: str, owner: str) -> None:
     if not key:
         return
     ssh = f"{home}/.ssh"
     ctx.chroot(["install", "-d", "-m", "0700", "-o", owner, "-g", owner, ssh])
-    ctx.runner.write_file(ctx.path(f"{ssh}/authorized_keys"), key + "\n", 0o600)
+    ctx.runner.write_file(ctx.path(f"{ssh}/authorized_keys"), authorized_keys(key), 0o600)
     ctx.chroot(["chown", f"{owner}:{owner}", f"{ssh}/authorized_keys"])
 
 

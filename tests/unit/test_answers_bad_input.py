@@ -270,8 +270,8 @@ def test_zfs_cannot_be_disabled_and_options_are_not_packages():
     assert errors("KLDLOAD_ENABLE_ZFS=0\nKLDLOAD_EXTRA_PACKAGES='htop -y'\n") == [
         "answers.env:4: KLDLOAD_ENABLE_ZFS: ZFS cannot be turned off: kldload installs ZFS on "
         "root only; remove the line or set it to 1",
-        "answers.env:5: KLDLOAD_EXTRA_PACKAGES: '-y' is not a package name; list package names "
-        "separated by spaces or commas, e.g. htop,tmux",
+        "answers.env:5: KLDLOAD_EXTRA_PACKAGES: '-y' is an option, not a package name: apt "
+        "would read it as one; list package names separated by spaces or commas, e.g. htop,tmux",
     ]
 
 
@@ -282,8 +282,9 @@ def test_cluster_needs_a_network_that_fits():
     ]
     assert errors("KLDLOAD_WIREGUARD=1\nKLDLOAD_INFRA_MODE=cluster\nKLDLOAD_CLUSTER_CIDR="
                   "10.100.0.0/29\n") == [
-        "answers.env:6: KLDLOAD_CLUSTER_SIZE: 16 nodes do not fit in 10.100.0.0/29 (6 addresses)"
-        "; use a larger KLDLOAD_CLUSTER_CIDR or a smaller KLDLOAD_CLUSTER_SIZE"
+        "answers.env:6: KLDLOAD_CLUSTER_CIDR: 10.100.0.0/29 has 6 usable addresses, but 16 nodes "
+        "(KLDLOAD_CLUSTER_SIZE) and the hub need 17; use a /27 or larger for "
+        "KLDLOAD_CLUSTER_CIDR, or lower KLDLOAD_CLUSTER_SIZE to 5"
     ]
     assert errors("KLDLOAD_CLUSTER_CIDR=10.100.0.5/24\n") == [
         "answers.env:4: KLDLOAD_CLUSTER_CIDR: '10.100.0.5/24' has host bits set; did you mean "
@@ -302,3 +303,125 @@ def test_empty_value_means_default():
 def test_a_time_zone_region_is_an_error_not_a_crash(zone):
     [error] = errors(f"KLDLOAD_TIMEZONE={zone}\n")
     assert error.startswith(f"answers.env:4: KLDLOAD_TIMEZONE: unknown time zone {zone!r}")
+
+
+# -- issue #10: values reach the target as written, or are refused -------------------
+
+def test_shown_escapes_everything_invisible():
+    from backend.validators import shown
+
+    assert shown("web-01") == "'web-01'"
+    assert shown("it's") == "'it\\'s'"
+    assert shown("a\x1b[2Jb\x9b\x85\u202e\u200b\xa0\u3000\U000e0001") == (
+        "'a\\x1b[2Jb\\x9b\\x85\\u202e\\u200b\\xa0\\u3000\\U000e0001'")
+    assert shown("Jörg") == "'Jörg'"
+
+
+@pytest.mark.parametrize("value", ["htop", "g++", "memtest86+", "libstdc++6", "ncbi-blast+",
+                                   "htop=3.2.2-2", "vim=2:9.0.1378-2", "foo=1.0~rc1+dfsg-1",
+                                   "htop/bookworm-backports", "python3.11", "0ad"])
+def test_debian_package_names_apt_installs_as_written(value):
+    result = parse(f"KLDLOAD_EXTRA_PACKAGES='{value}'\n")
+    assert result.ok, [p.render() for p in result.errors]
+    assert result.answers.extra_packages == (value,)
+
+
+def test_a_link_local_gateway_is_fine_without_a_scope():
+    result = parse("KLDLOAD_NET_METHOD=static\nKLDLOAD_NET_IP=2001:db8::10\n"
+                   "KLDLOAD_NET_PREFIX=64\nKLDLOAD_NET_GW=fe80::1\nKLDLOAD_NET_DNS=2001:db8::53\n")
+    assert result.ok, [p.render() for p in result.errors]
+
+
+def test_a_link_local_dns_server_may_name_its_link():
+    from backend.target_files import network_file
+
+    result = parse("KLDLOAD_NET_DNS='FE80::53%eth0,fe80::54%2 127.0.0.53'\n")
+    assert result.ok, [p.render() for p in result.errors]
+    assert result.answers.net_dns == ("fe80::53%eth0", "fe80::54%2", "127.0.0.53")
+    text = network_file(result.answers).content
+    assert "DNS=fe80::53%eth0\nDNS=fe80::54%2\nDNS=127.0.0.53\n" in text
+
+
+def test_list_items_from_the_tui_get_the_same_checks():
+    from pydantic import ValidationError
+
+    from backend.answers import Answers
+
+    base = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/sda", "KLDLOAD_HOSTNAME": "h"}
+    assert Answers.model_validate({**base, "KLDLOAD_NET_DNS": ["10.0.0.1"]}).net_dns == (
+        "10.0.0.1",)
+    for bad in (["1.1.1.1\x1b[2J"], ["1.1.1.1 8.8.8.8"], [""], ["htop\x85"]):
+        with pytest.raises(ValidationError):
+            Answers.model_validate({**base, "KLDLOAD_NET_DNS": bad})
+
+
+@pytest.mark.parametrize(("name", "valid"), [("ops", True), ("admin", True), ("sudo", False),
+                                              ("daemon", False), ("kvm", False),
+                                              ("_ssh", False), ("nobody", False)])
+def test_admin_user_names(name, valid):
+    assert parse(f"KLDLOAD_USERNAME={name}\n").ok is valid
+
+
+def test_remote_scp_user_is_judged_as_an_account_not_by_our_groups():
+    from backend.validators import FieldProblem, username_or_root
+
+    assert username_or_root("root") == "root"
+    assert username_or_root("staff") == "staff"  # a group here; a user there is fine
+    with pytest.raises(FieldProblem, match="is a system account"):
+        username_or_root("www-data")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "America/Vancouver", "Europe/Berlin",
+                                  "US/Pacific"])
+def test_real_zones_pass(zone):
+    assert parse(f"KLDLOAD_TIMEZONE={zone}\n").ok
+
+
+def test_the_hub_allocation_says_what_is_wrong_instead_of_a_type_error():
+    from backend.answers import Answers
+    from backend.engine import InstallError
+    from backend.target_files import cluster_hub, wireguard_config
+
+    base = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/sda", "KLDLOAD_HOSTNAME": "h",
+            "KLDLOAD_INFRA_MODE": "cluster", "KLDLOAD_WIREGUARD": "1"}
+    for cidr, size in (("10.0.0.0/32", 1), ("fd00::/128", 1), ("10.0.0.0/30", 2)):
+        a = Answers.model_validate({**base, "KLDLOAD_CLUSTER_CIDR": cidr,
+                                    "KLDLOAD_CLUSTER_SIZE": size})
+        with pytest.raises(InstallError, match=r"KLDLOAD_CLUSTER_CIDR=.* usable address"):
+            wireguard_config(a)
+    for cidr, size, hub in (("10.0.0.0/31", 1, "10.0.0.0"), ("10.0.0.0/30", 1, "10.0.0.1"),
+                            ("fd00::/127", 1, "fd00::"), ("fd00::/64", 16, "fd00::1")):
+        a = Answers.model_validate({**base, "KLDLOAD_CLUSTER_CIDR": cidr,
+                                    "KLDLOAD_CLUSTER_SIZE": size})
+        assert str(cluster_hub(a)[1]) == hub
+        assert not [p for p in parse_answers(BASE + f"KLDLOAD_INFRA_MODE=cluster\n"
+                    f"KLDLOAD_WIREGUARD=1\nKLDLOAD_CLUSTER_CIDR={cidr}\n"
+                    f"KLDLOAD_CLUSTER_SIZE={size}\n").errors]
+
+
+@pytest.mark.parametrize("key", [
+    KEY1,
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7op"
+    "KgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg= ecdsa@host",
+    "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIFNvbWUga2V5IGJ5dGVz"
+    "IGdvIGhlcmUgMzIgYnl0ZXMhAAAABHNzaDo= yubikey",
+])
+def test_whole_keys_of_each_kind_pass(key):
+    result = parse(f"KLDLOAD_SSH_PUBKEY='{key}'\n")
+    assert result.ok, [p.render() for p in result.errors]
+
+
+def test_rsa_keys_need_1024_bits():
+    import base64
+    import struct
+
+    def rsa(bits: int) -> str:
+        n = b"\x00" + ((1 << (bits - 1)) | 1).to_bytes(bits // 8, "big")
+        fields = (b"ssh-rsa", b"\x01\x00\x01", n)
+        blob = b"".join(struct.pack(">I", len(f)) + f for f in fields)
+        return "ssh-rsa " + base64.b64encode(blob).decode() + " rsa@host"
+
+    assert parse(f"KLDLOAD_SSH_PUBKEY='{rsa(2048)}'\n").ok
+    assert errors(f"KLDLOAD_SSH_PUBKEY='{rsa(1016)}'\n") == [
+        "answers.env:4: KLDLOAD_SSH_PUBKEY: the RSA key has 1016 bits; OpenSSH refuses RSA keys "
+        "under 1024; make an ed25519 key: ssh-keygen -t ed25519"]

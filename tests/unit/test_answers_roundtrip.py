@@ -1,17 +1,20 @@
 """Writer/parser round trip, and properties over arbitrary input (hypothesis)."""
 
+import re
 import string
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from backend import envfile
 from backend.answer_rules import check_answers
 from backend.answers import Answers, DebianSuite, Distro, ExportFormat, Profile
 from backend.answers_file import REDACTED, dump_answers, load_answers, parse_answers
 from backend.problems import Severity
 
-from .answers_helpers import KEY1
+from .answers_helpers import BASE, KEY1
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "answers-examples").glob("*.env"))
 
@@ -103,8 +106,12 @@ def valid_answers(draw):
         "KLDLOAD_TIMEZONE": draw(st.sampled_from(["UTC", "Europe/Berlin", "America/Vancouver"])),
         "KLDLOAD_SSH_PUBKEY": draw(st.sampled_from(["", KEY1])),
         "KLDLOAD_ZFS_ENCRYPT": draw(st.booleans()),
-        "KLDLOAD_EXTRA_PACKAGES": draw(st.lists(st.from_regex(r"\A[a-z][a-z0-9+.-]{0,12}\Z"),
-                                                max_size=4)),
+        # Debian names: two or more characters; a trailing '-' would be apt's "remove".
+        "KLDLOAD_EXTRA_PACKAGES": draw(st.lists(
+            st.from_regex(r"\A[a-z0-9][a-z0-9+.-]{0,11}[a-z0-9+.]\Z"), max_size=4)),
+        "KLDLOAD_NET_DNS": draw(st.lists(st.sampled_from(
+            ["10.0.1.1", "2001:db8::53", "fe80::53%eth0", "fe80::1%2", "127.0.0.53"]),
+            max_size=3)),
         "KLDLOAD_DEBIAN_SUITE": draw(st.sampled_from(list(DebianSuite))),
         "KLDLOAD_EXPORT_FORMAT": draw(st.sampled_from(list(ExportFormat))),
         "KLDLOAD_CLUSTER_SIZE": draw(st.integers(1, 200)),
@@ -115,6 +122,8 @@ def valid_answers(draw):
     if data["KLDLOAD_EXPORT_FORMAT"] != ExportFormat.NONE and draw(st.booleans()):
         data["KLDLOAD_EXPORT_SCP_HOST"] = draw(_host)
         data["KLDLOAD_EXPORT_SCP_PASS"] = draw(_safe_text)
+        if "export_scp_host_key" in Answers.model_fields:  # a password needs the host pinned
+            data["KLDLOAD_EXPORT_SCP_HOST_KEY"] = "SHA256:" + "A" * 43
     return Answers.model_validate(data)
 
 
@@ -125,3 +134,81 @@ def test_valid_models_round_trip_through_the_writer(answers):
     again = parse_answers(dump_answers(answers))
     assert again.errors == []
     assert again.answers == answers
+
+
+# -- list values: refused where they are, or clean and the same when read back -------
+
+_LISTS = {"KLDLOAD_NET_DNS": "net_dns", "KLDLOAD_ZFS_DATA_DISKS": "zfs_data_disks",
+          "KLDLOAD_ZFS_SPECIAL_DISKS": "zfs_special_disks",
+          "KLDLOAD_EXTRA_PACKAGES": "extra_packages"}
+# What no value may carry into the target: C0, DEL, C1, line/paragraph separators, bidi.
+_RAW = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Items that pass, mixed in so that accepted lists are generated too, not only
+# refusals, and pieces of them mixed with what must be refused.
+_GOOD = {"KLDLOAD_NET_DNS": ["10.0.1.1", "2001:db8::53", "fe80::1%eth0", "fe80::2%3"],
+         "KLDLOAD_ZFS_DATA_DISKS": ["/dev/sdb", "/dev/sdc", "/dev/disk/by-id/x-1"],
+         "KLDLOAD_ZFS_SPECIAL_DISKS": ["/dev/nvme0n1", "/dev/nvme1n1"],
+         "KLDLOAD_EXTRA_PACKAGES": ["htop", "g++", "memtest86+", "htop=3.2-1", "vim/trixie"]}
+_NASTY = "\x00\t\x0b\x1b\x7f\x85\x9b\xa0\u200b\u200f\u202e\u2028\u3000 ,%'\"\\$*^~-+:/="
+
+
+def _items_for(key: str) -> st.SearchStrategy[list[str]]:
+    good = _GOOD[key]
+    alphabet = sorted(set("".join(good)) | set(_NASTY))
+    item = st.one_of(st.sampled_from(good), st.text(max_size=16),
+                     st.text(alphabet=st.sampled_from(alphabet), max_size=16))
+    return st.lists(item, max_size=5)
+
+
+_key_and_items = st.sampled_from(sorted(_LISTS)).flatmap(
+    lambda key: st.tuples(st.just(key), _items_for(key)))
+
+
+def _check_list(key: str, accepted: Answers, *, round_trip: bool) -> None:
+    parsed = getattr(accepted, _LISTS[key])
+    for item in parsed:
+        assert item and not _RAW.search(item) and " " not in item and "," not in item
+    if round_trip:
+        again = parse_answers(dump_answers(accepted), source="again.env")
+        assert again.errors == []
+        assert again.answers == accepted
+        assert getattr(again.answers, _LISTS[key]) == parsed
+
+
+def _setting(key: str) -> dict[str, str]:
+    """A topology that takes data disks, where they are what is generated."""
+    return {"KLDLOAD_ZFS_TOPOLOGY": "mirror"} if key == "KLDLOAD_ZFS_DATA_DISKS" else {}
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(_key_and_items, st.sampled_from([" ", ",", ", ", "  "]))
+def test_list_values_in_a_file_are_refused_with_a_location_or_clean(key_items, sep):
+    key, items = key_items
+    lines = [f"{k}={v}" for k, v in _setting(key).items()]
+    lines.append(f"{key}={envfile.quote(sep.join(items))}")
+    result = parse_answers(BASE + "\n".join(lines) + "\n", source="fuzz.env")
+    event("refused" if result.answers is None else "accepted")
+    if result.answers is None:
+        assert result.errors
+        for p in result.errors:
+            assert p.source == "fuzz.env" and p.line is not None, p.render()
+            assert not _RAW.search(p.render()), p.render()
+        return
+    _check_list(key, result.answers, round_trip=True)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(_key_and_items)
+def test_list_values_from_the_tui_are_refused_or_clean(key_items):
+    key, items = key_items
+    data = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/sda", "KLDLOAD_HOSTNAME": "h",
+            **_setting(key), key: items}
+    try:
+        accepted = Answers.model_validate(data)
+    except ValidationError as err:
+        event("refused")
+        assert [e["loc"][0] for e in err.errors()] == [key]
+        return
+    event("accepted")
+    rules_ok = not [p for p in check_answers(accepted) if p.severity is Severity.ERROR]
+    _check_list(key, accepted, round_trip=rules_ok)

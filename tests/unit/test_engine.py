@@ -158,7 +158,8 @@ def test_secrets_never_reach_events_log_or_plan(tmp_path):
     a = parse_answers(BASE.replace("unit-Pass-2026", "pw-in-clear-9") +
                       "KLDLOAD_ZFS_ENCRYPT=1\nKLDLOAD_ZFS_PASSPHRASE='pass phrase 9'\n"
                       "KLDLOAD_EXPORT_FORMAT=qcow2\nKLDLOAD_EXPORT_SCP_HOST=img\n"
-                      "KLDLOAD_EXPORT_SCP_PASS=scp-pw-9\n").answers
+                      "KLDLOAD_EXPORT_SCP_PASS=scp-pw-9\n"
+                      "KLDLOAD_EXPORT_SCP_HOST_KEY=SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\n").answers
     log = tmp_path / "install.log"
     events = EventLog()
     runner = RecordingRunner(log_path=log, sink=events)

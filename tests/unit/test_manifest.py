@@ -27,13 +27,16 @@ PASSWORD = "pw-Kx81!quoted 'and' \"double\""
 PASSPHRASE = "pass phrase $(reboot) `id` Zq77"
 SCP_PASS = "scp-Secret-9f3e"
 SECRETS = (PASSWORD, PASSPHRASE, SCP_PASS)
+# A password upload needs the image server's key pinned.
+PIN = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"
 
 
 def _answers(extra: str = "") -> Answers:
     text = (BASE + "KLDLOAD_PASSWORD='pw-Kx81!quoted '\\''and'\\'' \"double\"'\n"
             "KLDLOAD_ZFS_ENCRYPT=1\nKLDLOAD_ZFS_PASSPHRASE='pass phrase $(reboot) `id` Zq77'\n"
             "KLDLOAD_EXPORT_FORMAT=qcow2\nKLDLOAD_EXPORT_SCP_HOST=images.example.org\n"
-            f"KLDLOAD_EXPORT_SCP_PASS={SCP_PASS}\n" + extra)
+            f"KLDLOAD_EXPORT_SCP_PASS={SCP_PASS}\n"
+            f"KLDLOAD_EXPORT_SCP_HOST_KEY={PIN}\n" + extra)
     result = parse_answers(text)
     assert result.answers is not None, [p.render() for p in result.errors]
     return result.answers

@@ -34,9 +34,11 @@ FACTS = InstallFacts("rpool", "rpool/ROOT/debian", ("linux-image-amd64", "zfs-dk
                      datetime(2025, 1, 1, tzinfo=UTC))
 SECRETS = {"KLDLOAD_PASSWORD": "Pw-unique-7c1d", "KLDLOAD_ZFS_PASSPHRASE": "Phrase-unique-42ab",
            "KLDLOAD_EXPORT_SCP_PASS": "Scp-unique-e5f0"}
-# Set in every example for the secrets test: the secrets and what they need.
+# Set in every example for the secrets test: the secrets and what they need (a
+# password upload needs the host's key pinned).
 OVERRIDES = {**SECRETS, "KLDLOAD_ZFS_ENCRYPT": "1", "KLDLOAD_EXPORT_FORMAT": "qcow2",
-             "KLDLOAD_EXPORT_SCP_HOST": "images.example.org", "KLDLOAD_WIREGUARD": "1"}
+             "KLDLOAD_EXPORT_SCP_HOST": "images.example.org", "KLDLOAD_WIREGUARD": "1",
+             "KLDLOAD_EXPORT_SCP_HOST_KEY": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"}
 
 
 def answers(extra: str = "", base: str = BASE) -> Answers:
