@@ -9,6 +9,7 @@ seed's list are refused in preflight with a clear message, never half-done.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from backend.answers import Answers, Distro
@@ -59,6 +60,19 @@ class DistroBackend(ABC):
     def held_packages(self, ctx: InstallContext) -> list[str]:
         """Kernel, ZFS and bootloader packages: upgraded only deliberately."""
 
+    def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
+        """Each of `names` (KLDLOAD_EXTRA_PACKAGES) is exactly one package of the
+        repository the install will use; raise `InstallError` naming every one that
+        is not. Called in preflight, before any write, on real runs only.
+
+        The default refuses rather than passes: a package manager may read a name
+        that matches nothing as a pattern, so names are never installed unchecked.
+        """
+        from backend.engine import InstallError
+
+        raise InstallError(f"KLDLOAD_EXTRA_PACKAGES: this installer cannot check package "
+                           f"names for {self.name} yet; leave KLDLOAD_EXTRA_PACKAGES empty")
+
 
 class UnsupportedDistro(DistroBackend):
     """A distribution of the seed's list that this installer cannot install yet."""
@@ -104,6 +118,9 @@ class UnsupportedDistro(DistroBackend):
     def held_packages(self, ctx: InstallContext) -> list[str]:
         self._refuse()
         return []
+
+    def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
+        self._refuse()
 
 
 def distro_backend(answers: Answers) -> DistroBackend:

@@ -8,9 +8,16 @@ KLDLOAD_EXTRA_PACKAGES) follow in a second transaction.
 
 from __future__ import annotations
 
+import gzip
+import io
+import lzma
 import re
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from backend.answers import (
     Answers,
@@ -24,6 +31,8 @@ from backend.apt_sources import live_debian_mirror
 from backend.distros import DistroBackend
 from backend.distros.debian_config import POLICY_RC_D, configure_debian, verify_debian_config
 from backend.initramfs_drivers import HOOK_PATH, dep_modules
+from backend.package_index import PackageIndex, parse_request, unresolved
+from backend.seed_url import FetchError, fetch_url
 from backend.target_files import default_held_packages, template
 
 if TYPE_CHECKING:
@@ -58,6 +67,16 @@ FEATURE_PACKAGES: dict[str, tuple[str, ...]] = {
     "wireguard": ("wireguard-tools",),
 }
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
+# The target's architecture (debootstrap --arch, binary-<arch> indexes).
+ARCH = "amd64"
+# Checking KLDLOAD_EXTRA_PACKAGES reads each component's Packages index (main is
+# ~10 MB as xz): the whole check must finish in this many seconds.
+INDEX_DEADLINE = 300.0
+# Far above any real index (main, uncompressed, is ~50 MB): a wrong URL serving
+# something endless is refused instead of filling memory.
+INDEX_MAX_BYTES = 512 * 2**20
+# apt's order of preference; a mirror need not carry all three.
+INDEX_SUFFIXES = (".xz", ".gz", "")
 DARKSITE_IN_TARGET = "/mnt/kldload-darksite"
 
 
@@ -114,10 +133,46 @@ class DebianBackend(DistroBackend):
         wanted += a.extra_packages
         return list(dict.fromkeys(wanted))
 
+    def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
+        """Each name is one package of the darksite or mirror debootstrap will use.
+
+        Reads `dists/<suite>/<component>/binary-<arch>/Packages` of every component
+        the install's apt source lists, into memory only. Nothing here checks the
+        Release file's signature: this answers "does apt know this name", not "is
+        this repository genuine" (debootstrap and apt check that).
+        """
+        from backend.engine import InstallError
+
+        uri, _ = self.mirror(ctx)
+        uri = uri.rstrip("/")
+        suite = self.answers.debian_suite.value
+        began = time.monotonic()
+        deadline = began + INDEX_DEADLINE
+        index = PackageIndex()
+        read: list[str] = []
+        for component in self.components():
+            if _read_index(index, f"{uri}/dists/{suite}/{component}/binary-{ARCH}/Packages",
+                           deadline):
+                read.append(component)
+            else:
+                # apt skips a component the repository lacks (a small darksite may).
+                ctx.runner.note(f"no {component} package index for {suite} at {uri}")
+        if not read:
+            raise InstallError(f"KLDLOAD_EXTRA_PACKAGES: no package index for {suite} at "
+                               f"{uri} (dists/{suite}/<component>/binary-{ARCH}/Packages for "
+                               f"{' '.join(self.components())}): is it a Debian repository "
+                               "carrying that suite?")
+        where = f"{uri} {suite} {' '.join(read)}"
+        problems = unresolved(index, names, release=suite, arch=ARCH, where=where)
+        ctx.runner.note(f"extra packages checked against {where} ({len(index)} packages) "
+                        f"in {time.monotonic() - began:.1f} s")
+        if problems:
+            raise InstallError("\n".join(f"KLDLOAD_EXTRA_PACKAGES: {p}" for p in problems))
+
     def bootstrap(self, ctx: InstallContext) -> None:
         a = self.answers
         mirror, darksite = self.mirror(ctx)
-        argv = ["debootstrap", "--arch=amd64", "--variant=minbase",
+        argv = ["debootstrap", f"--arch={ARCH}", "--variant=minbase",
                 f"--components={','.join(self.components())}",
                 f"--include={','.join(BASE_PACKAGES)}"]
         if darksite:
@@ -195,11 +250,12 @@ class DebianBackend(DistroBackend):
         modules = ctx.path(f"/lib/modules/{kver}")
         if not any(modules.rglob("zfs.ko*")):
             raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
+        # Requests may carry `=version`, `/suite` or `:arch`; dpkg knows packages by name.
+        names = [parse_request(p).name for p in [*self.core, *self.optional_packages()]]
         out = ctx.chroot(["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\\n",
-                          *self.core, *self.optional_packages()], check=False)
+                          *names], check=False)
         states = dict(line.split(maxsplit=1) for line in out.splitlines() if " " in line)
-        missing = [p for p in [*self.core, *self.optional_packages()]
-                   if not states.get(p.split("=")[0], "").startswith("ii")]
+        missing = [p for p in names if not states.get(p, "").startswith("ii")]
         if missing:
             raise VerifyError(f"packages not installed: {' '.join(missing)}")
 
@@ -237,6 +293,62 @@ class DebianBackend(DistroBackend):
         zfs = next((p for p in self.core if p.startswith(PREBUILT_ZFS_PREFIX)), "zfs-dkms")
         return list(default_held_packages(Distro.DEBIAN, zfs_module=zfs,
                                           bootloader=("systemd-boot",)))
+
+
+def _index_data(url: str, deadline: float) -> bytes | None:
+    """The bytes at a file:// or http(s) URL; None when there is no such file."""
+    from backend.engine import InstallError
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(url2pathname(parts.path))
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise InstallError(f"cannot read {path}: {err.strerror or err}") from None
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise InstallError(f"reading the package indexes took longer than "
+                           f"{INDEX_DEADLINE:g} s (at {url}); check the network and the mirror")
+    try:
+        # Half the time left per attempt, one retry: a passing glitch is retried and
+        # the whole check still ends near its deadline.
+        return fetch_url(url, timeout=remaining / 2, retries=1, max_bytes=INDEX_MAX_BYTES)
+    except FetchError as err:
+        if err.status in (404, 410):
+            return None
+        raise InstallError(f"cannot read the package index {url}: {err}; check the network "
+                           "and the mirror (KLDLOAD_DEBIAN_MIRROR)") from None
+
+
+def _index_text(data: bytes, suffix: str) -> TextIO:
+    """A (compressed) index as text, decompressed as it is read, never whole."""
+    raw = io.BytesIO(data)
+    if suffix == ".xz":
+        return io.TextIOWrapper(lzma.LZMAFile(raw), encoding="utf-8", errors="replace")
+    if suffix == ".gz":
+        return io.TextIOWrapper(gzip.GzipFile(fileobj=raw), encoding="utf-8", errors="replace")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+
+
+def _read_index(index: PackageIndex, base: str, deadline: float) -> bool:
+    """Add the first of base.xz, base.gz, base found to `index`; False if none is."""
+    from backend.engine import InstallError
+
+    for suffix in INDEX_SUFFIXES:
+        data = _index_data(base + suffix, deadline)
+        if data is None:
+            continue
+        try:
+            with _index_text(data, suffix) as text:
+                index.add(text)
+        except (lzma.LZMAError, EOFError, OSError) as err:
+            raise InstallError(f"the package index {base + suffix} is damaged ({err}); "
+                               "check the mirror") from None
+        return True
+    return False
 
 
 def _prebuilt_zfs_module(ctx: InstallContext) -> str | None:

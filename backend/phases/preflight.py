@@ -3,7 +3,9 @@
 The answers' rules, the disks (exist, are whole disks, installable, consent
 to wipe those holding data), the tools of the live system, and, on a real run,
 that each disk is still the disk that was planned on: a disk that vanished or
-changed identity since the plan stops the install here, before any write.
+changed identity since the plan stops the install here, before any write. A
+real run also resolves each KLDLOAD_EXTRA_PACKAGES name in the repository the
+install will use (a dry run reads no network).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ BASE_TOOLS = {
     "blkid": "util-linux", "udevadm": "udev", "partx": "util-linux",
 }
 EXPORT_TOOLS = {"qemu-img": "qemu-utils", "tar": "tar"}
-UPLOAD_TOOLS = {"scp": "openssh-client", "ssh": "openssh-client"}
+UPLOAD_TOOLS = {"scp": "openssh-client", "ssh": "openssh-client",
+                "ssh-keyscan": "openssh-client", "ssh-keygen": "openssh-client"}
 
 
 def _identity(disk: Disk) -> tuple[str | None, str | None, int, str | None]:
@@ -68,6 +71,10 @@ class Preflight(Phase):
             self._same_disks(ctx)
         self._tools(ctx)
         self._nothing_in_the_way(ctx)
+        if a.extra_packages:
+            # Last, as the only check that reads the network: apt would read a name
+            # that matches no package as a pattern (`lib.`), so none goes unchecked.
+            ctx.distro.check_packages(ctx, a.extra_packages)
 
     def _tools(self, ctx: InstallContext) -> None:
         needed = dict(BASE_TOOLS)
