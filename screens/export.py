@@ -25,8 +25,8 @@ FINISH_TEXT = {
     FinishAction.REBOOT: "reboot",
     FinishAction.NONE: "stay in the live system",
 }
-SCP_FIELDS = ("export_scp_host", "export_scp_user", "export_scp_path", "export_scp_key",
-              "export_scp_pass")
+SCP_FIELDS = ("export_scp_host", "export_scp_host_key", "export_scp_user", "export_scp_path",
+              "export_scp_key", "export_scp_pass")
 
 
 class ExportScreen(StepScreen):
@@ -51,6 +51,8 @@ class ExportScreen(StepScreen):
                                      v["finish_action"].value, id="choice-finish_action")
             yield Label("Upload with scp (optional)", classes="export-heading")
             yield self.field("export_scp_host", "Host", placeholder="e.g. images.example.org")
+            yield self.field("export_scp_host_key", "Host key",
+                             placeholder="SHA256:... or a key line (needed with a password)")
             yield self.field("export_scp_user", "User")
             yield self.field("export_scp_path", "Path")
             yield self.field("export_scp_key", "Key file",

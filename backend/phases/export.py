@@ -6,6 +6,11 @@ size, `qemu-img check`, a block-for-block compare with the disk; for an OVA
 also archive order and manifest digests), so a bad image never leaves the
 machine; `verify` then checks that the copy on the image server has the same
 SHA256 as the local file. Without an upload, `verify` does the read-back.
+
+Before the upload the image server's host key is settled (pinned by the
+answers, or trusted on first use for key logins): the upload and the checksum
+in `verify` then both insist on that key. A host that is not the one pinned
+gets nothing, and the image stays where it was written.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from backend.answers import ExportFormat
 from backend.engine import InstallContext, InstallError, Phase, VerifyError
 from backend.export import ExportError, export_image, image_name, sha256_file, verify_export
-from backend.export_upload import UploadTarget, remote_sha256, upload
+from backend.export_upload import HostKeyError, UploadTarget, remote_sha256, trust_host, upload
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class Export(Phase):
         # The image file as it was when it was read back, so `verify` does not
         # repeat a compare of many gigabytes on an unchanged file.
         self._read_back: tuple[str, int, int] | None = None
+        # The upload target with the host key trusted for the upload, so that
+        # `verify` checks the checksum on that same host.
+        self._session: UploadTarget | None = None
 
     def applies(self, ctx: InstallContext) -> bool:
         return ctx.answers.export_format is not ExportFormat.NONE
@@ -80,6 +88,7 @@ class Export(Phase):
         if job.password:
             ctx.runner.add_secret(job.password)
         self._read_back = None
+        self._session = None
         try:
             export_image(ctx.runner, job.source, job.fmt, job.out, size_bytes=job.size_bytes,
                          distro=ctx.answers.distro, dry_run=ctx.dry_run)
@@ -90,7 +99,13 @@ class Export(Phase):
             return
         if not ctx.dry_run:
             self._read_image_back(ctx, job, before="it was not uploaded")
-        upload(ctx.runner, job.out, job.target, password=job.password)
+        try:
+            self._session = trust_host(ctx.runner, job.target,
+                                       password=job.target.uses_password(job.password),
+                                       dry_run=ctx.dry_run)
+        except HostKeyError as exc:
+            raise InstallError(f"{exc}; the image is kept at {job.out}") from exc
+        upload(ctx.runner, job.out, self._session, password=job.password, dry_run=ctx.dry_run)
         ctx.runner.note(f"uploaded to {job.where}")
 
     def _read_image_back(self, ctx: InstallContext, job: ExportJob, *, before: str) -> None:
@@ -114,8 +129,12 @@ class Export(Phase):
             return
         local = sha256_file(job.out)
         ctx.runner.note(f"sha256 {local}  {job.out}")
-        remote = remote_sha256(ctx.runner, job.target, job.target.remote_file(job.out.name),
-                               password=job.password)
+        target = self._session or job.target
+        try:
+            remote = remote_sha256(ctx.runner, target, target.remote_file(job.out.name),
+                                   password=job.password)
+        except HostKeyError as exc:
+            raise VerifyError(str(exc)) from exc
         if remote != local:
             raise VerifyError(f"the uploaded image {job.where} has SHA256 {remote}, "
                               f"the local one {local}")

@@ -80,6 +80,19 @@ class Sshd:
                                command], capture_output=True, text=True, timeout=30,
                               check=False)
 
+    @property
+    def host_public_key(self) -> str:
+        """The daemon's host key as `TYPE BASE64`, the way ssh-keyscan reports it."""
+        pub = self.host_key.with_name(self.host_key.name + ".pub")
+        return " ".join(pub.read_text().split()[:2])
+
+    @property
+    def host_fingerprint(self) -> str:
+        """`SHA256:...` of the host key, from ssh-keygen (not from the code under test)."""
+        out = subprocess.run(["ssh-keygen", "-l", "-E", "sha256", "-f", str(self.host_key)],
+                             capture_output=True, text=True, check=True).stdout
+        return out.split()[1]
+
     def authorize(self, user: str, public_key: str) -> None:
         """Let `user` log in with `public_key`."""
         keys = self.workdir / "authorized_keys" / user

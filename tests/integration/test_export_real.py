@@ -220,7 +220,8 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
 
 
 def _target(server: Sshd, directory: Path, **changes: Any) -> UploadTarget:
-    # -F /dev/null and a known_hosts of the test's own: ~/.ssh is never read or written.
+    # -F /dev/null keeps ~/.ssh/config out; the host key is checked against a private
+    # known_hosts made for each command, so the one named here is never read or written.
     target = UploadTarget(server.host, "root", f"{directory}/", str(server.client_key),
                           server.port, server.known_hosts, Path("/dev/null"))
     return dataclasses.replace(target, **changes)
@@ -238,7 +239,9 @@ def test_upload_by_key_and_the_remote_checksum(sshd: Sshd, disk: Path, tmp_path:
     assert remote == f"{remote_dir}/img.qcow2"
     assert remote_sha256(runner, target, remote) == sha256_file(out)
     assert Path(remote).read_bytes() == out.read_bytes()
-    assert f"[127.0.0.1]:{sshd.port}" in sshd.known_hosts.read_text()  # accept-new
+    assert not sshd.known_hosts.exists()  # nothing learnt: the key was pinned privately
+    log = (tmp_path / "install.log").read_text()
+    assert f"trusted on first use (not pinned): {sshd.host_fingerprint}" in log
     with Path(remote).open("ab") as handle:  # what arrived is no longer what was sent
         handle.write(b"\0")
     assert remote_sha256(runner, target, remote) != sha256_file(out)
@@ -280,7 +283,8 @@ def test_upload_with_a_password_answered_at_the_prompt(password_sshd: PasswordSe
     log = tmp_path / "upload.log"
     out = tmp_path / "img.raw"
     setup = password_sshd
-    target = _target(setup.server, setup.home, user=setup.user, key="")
+    target = _target(setup.server, setup.home, user=setup.user, key="",
+                     host_key=setup.server.host_public_key)
     with LocalRunner(log_path=log, sink=events) as runner:
         export_image(runner, disk, ExportFormat.RAW, out, size_bytes=SIZE, distro=Distro.DEBIAN)
         remote = upload(runner, out, target, password=PASSWORD)

@@ -24,10 +24,10 @@ async def test_extra_packages_are_checked(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await goto(pilot, "features")
         await fill(pilot, "extra_packages", "htop -oops")
-        assert "'-oops' is not a package name" in field_message(pilot, "extra_packages")
+        assert "'-oops' is an option, not a package name" in field_message(pilot, "extra_packages")
         await pilot.press("enter")
         assert app.screen.STEP == "features"
-        assert "Packages: '-oops' is not a package name" in status_text(pilot)
+        assert "Packages: '-oops' is an option, not a package name" in status_text(pilot)
         await fill(pilot, "extra_packages", "htop, tmux")
         await pilot.press("enter")
         assert app.screen.STEP == "export"
@@ -78,3 +78,21 @@ async def test_an_scp_password_with_a_key_is_a_warning(make_app):
         assert app.screen.STEP == "review"
         await pilot.press("escape")
         assert "the key is used" in field_message(pilot, "export_scp_pass")
+
+
+async def test_an_scp_password_needs_the_host_key_pinned(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "export")
+        await pilot.press("down")
+        await fill(pilot, "export_scp_host", "images.example.org")
+        await fill(pilot, "export_scp_pass", "hunter22-long")
+        await pilot.press("enter")
+        assert app.screen.STEP == "export"  # an error keeps the operator here
+        assert "needs the host's key pinned" in field_message(pilot, "export_scp_host_key")
+        await fill(pilot, "export_scp_host_key", "SHA256:not a fingerprint")
+        assert field_message(pilot, "export_scp_host_key")
+        await fill(pilot, "export_scp_host_key",
+                   "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s")
+        await pilot.press("enter")
+        assert app.screen.STEP == "review"

@@ -143,7 +143,7 @@ def run_walk(save_to: Path, *, env: dict[str, str], cwd: Path | None = None) -> 
         d.wait("8/9 Export")  # qcow2, reboot when done, upload with a key
         d.keys(DOWN, TAB, DOWN, TAB)
         d.type("images.example.org", echo=True)
-        d.keys(TAB, TAB)
+        d.keys(TAB, TAB, TAB)  # past the host key and the user
         d.type("/srv/images/", echo=True)
         d.keys(TAB)
         d.type("/root/.ssh/id_ed25519", echo=True)

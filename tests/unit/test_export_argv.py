@@ -7,12 +7,15 @@ RecordingRunner in dry-run mode.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from pydantic import SecretStr
 
 from backend.answers import Answers, Distro, ExportFormat
+from backend.engine import InstallError
 from backend.export import (
     MIB,
     OvaLayout,
@@ -25,12 +28,31 @@ from backend.export import (
     remote_sha256_argv,
     scp_argv,
 )
+from backend.export_upload import (
+    PLAN_KNOWN_HOSTS,
+    HostKeyError,
+    fingerprint,
+    keyscan_argv,
+    known_hosts_text,
+    parse_keyscan,
+    remote_sha256,
+    trust_host,
+    upload,
+)
 from backend.ovf import OVF_NS, check_descriptor, manifest_text, ovf_descriptor, parse_manifest
 from backend.phases.export import Export
 from backend.runner import MASK, RecordingRunner
 from tests.unit.export_helpers import ExportOptions, export_answers, export_context
 
 SRC = "/dev/sda"
+# Host keys made with ssh-keygen; the fingerprints are what `ssh-keygen -lf` printed for them.
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMY8ceN1lxN6YYCVRbNVsK8vmpNJoQm9HpM7H3udgByB"
+HOST_FP = "SHA256:EATPCyRq8SJzcDF6cYfdcamAGzLBuh0jA7p9dcx9WTI"
+OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFL3maBYnAQo8SerdtzFil0EZn5QCY07AcXxsrdzmkYe"
+OTHER_FP = "SHA256:CE8iWQYqEIVW+WeSZ3uBLiDNR+a9lesu76AgoAhP9ps"
+EC_KEY = ("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKZol2RdMBU2"
+          "vwo8F3/veu5cWrsdZz1ipNjt4Bn9Vl2TFcOcNjcdoa16i1DPDPJdx+jsxEo1K2oqyXKfWrGsYO4=")
+EC_FP = "SHA256:6Dk8z9l4vNRsqd2NvPbCNT2Xa4HMCbwKwGfgpEtNp1g"
 RASD = "{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData}"
 OV = f"{{{OVF_NS}}}"
 
@@ -212,13 +234,13 @@ def test_manifest_round_trip_and_bad_lines() -> None:
 # --- scp and ssh ---------------------------------------------------------------------
 
 
-def test_scp_by_key_is_batch_mode_with_accept_new() -> None:
+def test_scp_by_key_is_batch_mode_over_sftp_and_never_learns_a_host_key() -> None:
     target = UploadTarget("images.infra.local", "root", "/var/lib/libvirt/images/",
                           "/root/.ssh/id_ed25519")
     argv = scp_argv(Path("/x/kldload-debian-server.qcow2"), target)
     assert argv == [
-        "scp", "-i", "/root/.ssh/id_ed25519", "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-        "-o", "StrictHostKeyChecking=accept-new", "-o", "ConnectTimeout=30",
+        "scp", "-s", "-i", "/root/.ssh/id_ed25519", "-o", "IdentitiesOnly=yes",
+        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=30",
         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "--",
         "/x/kldload-debian-server.qcow2",
         "root@images.infra.local:/var/lib/libvirt/images/kldload-debian-server.qcow2"]
@@ -229,9 +251,11 @@ def test_scp_with_a_password_never_carries_it_and_does_not_batch() -> None:
                           known_hosts=Path("/tmp/k h"), ssh_config=Path("/dev/null"))
     argv = scp_argv(Path("/x/i.raw"), target, password=True)
     assert "BatchMode=yes" not in argv
-    assert argv[:5] == ["scp", "-F", "/dev/null", "-P", "2222"]
+    assert argv[:6] == ["scp", "-s", "-F", "/dev/null", "-P", "2222"]
     assert "PubkeyAuthentication=no" in argv and "NumberOfPasswordPrompts=1" in argv
-    assert 'UserKnownHostsFile="/tmp/k h"' in argv
+    assert "StrictHostKeyChecking=yes" in argv
+    # Only the private file: no system-wide known_hosts stands in for the pin.
+    assert 'UserKnownHostsFile="/tmp/k h"' in argv and "GlobalKnownHostsFile=/dev/null" in argv
     assert argv[-1] == "deploy@10.0.0.5:/srv/i.raw"
     ipv6 = scp_argv(Path("/x/i.raw"), UploadTarget("fd00::5", directory="/"))
     assert ipv6[-1] == "root@[fd00::5]:/i.raw"
@@ -241,7 +265,11 @@ def test_remote_checksum_quotes_the_path_for_the_remote_shell() -> None:
     target = UploadTarget("h", "u", "/srv/my images/", port=22)
     argv = remote_sha256_argv(target, target.remote_file("i.qcow2"))
     assert argv[:3] == ["ssh", "-p", "22"]
+    assert "StrictHostKeyChecking=yes" in argv
     assert argv[-4:] == ["u", "--", "h", "sha256sum -- '/srv/my images/i.qcow2'"]
+    odd = UploadTarget("h", "u", "/srv/a b;c$(reboot)`id`'q/")
+    command = remote_sha256_argv(odd, odd.remote_file("i.raw"))[-1]
+    assert shlex.split(command) == ["sha256sum", "--", "/srv/a b;c$(reboot)`id`'q/i.raw"]
 
 
 def test_upload_target_from_answers() -> None:
@@ -251,6 +279,115 @@ def test_upload_target_from_answers() -> None:
     target = UploadTarget.from_answers(a)
     assert target == UploadTarget("img.example", "root", "/root/", "/root/.ssh/id_ed25519")
     assert not target.uses_password("also-set")  # a key wins over a password
+    pinned = UploadTarget.from_answers(answers(
+        "KLDLOAD_EXPORT_FORMAT=raw\nKLDLOAD_EXPORT_SCP_HOST=img.example\n"
+        f"KLDLOAD_EXPORT_SCP_HOST_KEY={HOST_FP}\n"))
+    assert pinned is not None and pinned.host_key == HOST_FP and pinned.trusted is None
+
+
+# --- host keys ------------------------------------------------------------------------
+
+
+def scanned(*keys: str, host: str = "img.example") -> RecordingRunner:
+    """A runner whose ssh-keyscan answers with `keys`, as the real one prints them."""
+    runner = RecordingRunner()
+    runner.respond(["ssh-keyscan"], stdout="".join(f"{host} {k}\n" for k in keys),
+                   stderr=f"# {host}:22 SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\n")
+    return runner
+
+
+def test_fingerprints_are_what_ssh_keygen_prints() -> None:
+    assert fingerprint(HOST_KEY.split()[1]) == HOST_FP
+    assert fingerprint(EC_KEY.split()[1]) == EC_FP
+
+
+def test_keyscan_argv_and_output() -> None:
+    assert keyscan_argv(UploadTarget("img", port=2222)) == [
+        "ssh-keyscan", "-T", "30", "-p", "2222", "--", "img"]
+    out = (f"# img:22 SSH-2.0-OpenSSH_9.2\nimg {HOST_KEY}\n[img]:22 {HOST_KEY}\n"
+           f"garbage\nimg {EC_KEY}\n")
+    assert parse_keyscan(out) == [tuple(HOST_KEY.split()), tuple(EC_KEY.split())]
+
+
+def test_known_hosts_names_the_host_as_ssh_looks_it_up() -> None:
+    keys = (HOST_KEY,)
+    assert known_hosts_text(UploadTarget("img", trusted=keys)) == f"img {HOST_KEY}\n"
+    assert known_hosts_text(UploadTarget("img", port=22, trusted=keys)) == f"img {HOST_KEY}\n"
+    assert known_hosts_text(UploadTarget("fd00::5", port=2222, trusted=keys)) == (
+        f"[fd00::5]:2222 {HOST_KEY}\n")
+
+
+@pytest.mark.parametrize("pin", [HOST_KEY, f"img.example {HOST_KEY} comment", HOST_FP])
+def test_a_pin_the_host_offers_is_trusted_alone(pin: str) -> None:
+    runner = scanned(EC_KEY, HOST_KEY)
+    target = trust_host(runner, UploadTarget("img.example", host_key=pin), password=True)
+    assert target.trusted == (HOST_KEY,)  # not the host's other key
+    assert f"host key of img.example pinned{' by fingerprint' if pin == HOST_FP else ''}: " \
+        f"{HOST_FP} (ssh-ed25519)" in [s.content for s in runner.plan if s.kind == "note"]
+    assert trust_host(runner, target) is target  # settled once for the session
+
+
+@pytest.mark.parametrize("pin", [OTHER_KEY, OTHER_FP])
+def test_a_pin_the_host_does_not_offer_names_both_fingerprints(pin: str) -> None:
+    runner = scanned(HOST_KEY, EC_KEY)
+    with pytest.raises(HostKeyError) as info:
+        upload(runner, Path("/x/i.raw"), UploadTarget("img.example", host_key=pin),
+               password="pw-never-sent")
+    message = str(info.value)
+    assert f"expected {OTHER_FP}" in message
+    assert f"offered {HOST_FP} (ssh-ed25519), {EC_FP} (ecdsa-sha2-nistp256)" in message
+    assert not any(s.argv[:1] == ("scp",) for s in runner.plan)  # nothing was sent
+
+
+def test_no_pin_with_a_password_is_refused_before_anything_connects() -> None:
+    runner = scanned(HOST_KEY)
+    with pytest.raises(HostKeyError, match="refusing to send the SCP password"):
+        upload(runner, Path("/x/i.raw"), UploadTarget("img.example"), password="pw-never-sent")
+    assert [s for s in runner.plan if s.kind == "command"] == []
+    # A key wins over the password, and a key login may trust on first use.
+    upload(runner, Path("/x/i.raw"), UploadTarget("img.example", key="/k"), password="pw")
+
+
+def test_first_use_trusts_the_key_ssh_prefers_and_logs_its_fingerprint() -> None:
+    runner = scanned(EC_KEY, HOST_KEY)
+    target = trust_host(runner, UploadTarget("img.example"))
+    assert target.trusted == (HOST_KEY,)
+    notes = [s.content or "" for s in runner.plan if s.kind == "note"]
+    assert f"host key of img.example trusted on first use (not pinned): {HOST_FP} " \
+        "(ssh-ed25519)" in notes
+    assert f"pin it for the next install: KLDLOAD_EXPORT_SCP_HOST_KEY={HOST_FP}" in notes
+    shown = next(s for s in runner.plan if s.argv[:1] == ("ssh-keygen",))
+    assert shown.argv == ("ssh-keygen", "-l", "-f", "-") and shown.stdin
+
+
+def test_a_host_that_offers_no_key_gets_nothing() -> None:
+    runner = RecordingRunner()
+    runner.respond(["ssh-keyscan"], returncode=1)
+    with pytest.raises(HostKeyError, match=r"got no host key from \[img\]:2222 \(exit 1\)"):
+        upload(runner, Path("/x/i.raw"), UploadTarget("img", key="/k", port=2222))
+
+
+def test_the_remote_digest_is_found_when_sha256sum_escapes_the_name() -> None:
+    runner = scanned(HOST_KEY)
+    digest = "ab" * 32
+    # GNU sha256sum marks a line whose file name it escaped with a leading backslash.
+    runner.respond(["ssh"], stdout=f"\\{digest}  /srv/a\\\\b/i.raw\n")
+    target = UploadTarget("img.example", key="/k")
+    assert remote_sha256(runner, target, "/srv/a\\b/i.raw") == digest
+
+
+def test_the_phase_refuses_a_password_upload_without_a_pin(tmp_path: Path) -> None:
+    # The answers rules refuse these answers; the phase must not rely on that alone.
+    a = answers("KLDLOAD_EXPORT_FORMAT=raw\nKLDLOAD_EXPORT_SCP_HOST=img.example\n"
+                "KLDLOAD_EXPORT_SCP_KEY=/k\n").model_copy(
+        update={"export_scp_key": "", "export_scp_pass": SecretStr("pw-never-sent")})
+    runner = RecordingRunner()
+    ctx = export_context(a, "/dev/sda", 64 * MIB, runner,
+                         ExportOptions(dry_run=True, export_dir=tmp_path))
+    with pytest.raises(InstallError, match=r"refusing to send the SCP password.*the image is "
+                                           r"kept at .*kldload-debian-server\.raw"):
+        Export().run(ctx)
+    assert not any(s.argv[:1] in (("scp",), ("ssh-keyscan",)) for s in runner.plan)
 
 
 # --- the phase, planned --------------------------------------------------------------
@@ -286,16 +423,23 @@ def test_phase_plans_a_vhd_from_the_root_disk(tmp_path: Path) -> None:
 
 def test_phase_plans_an_ova_and_an_upload_without_the_password(tmp_path: Path) -> None:
     runner, _ = plan("KLDLOAD_EXPORT_FORMAT=ova\nKLDLOAD_EXPORT_SCP_HOST=img.example\n"
-                     "KLDLOAD_EXPORT_SCP_PASS=S3cret-Upl0ad\n", tmp_path)
+                     "KLDLOAD_EXPORT_SCP_PASS=S3cret-Upl0ad\n"
+                     f"KLDLOAD_EXPORT_SCP_HOST_KEY='img.example {HOST_KEY}'\n", tmp_path)
     writes = [Path(s.path or "").name for s in runner.plan if s.kind == "write"]
     assert writes == ["kldload-debian-server.ovf", "kldload-debian-server.mf"]
     argvs = [list(s.argv) for s in runner.plan if s.kind == "command"]
     tar = next(a for a in argvs if a[0] == "tar")
     assert tar[-3:] == ["kldload-debian-server.ovf", "kldload-debian-server.mf",
                         "kldload-debian-server-disk1.vmdk"]
+    assert argvs[-3] == ["ssh-keyscan", "-T", "30", "--", "img.example"]
+    assert argvs[-2] == ["ssh-keygen", "-l", "-f", "-"]  # the pinned fingerprint, shown
     scp = argvs[-1]
-    assert scp[0] == "scp" and "BatchMode=yes" not in scp
+    assert scp[:2] == ["scp", "-s"] and "BatchMode=yes" not in scp
+    assert "StrictHostKeyChecking=yes" in scp
+    assert f"UserKnownHostsFile={PLAN_KNOWN_HOSTS}" in scp  # a plan makes no temp dir
     assert scp[-1] == "root@img.example:/root/kldload-debian-server.ova"
+    notes = [s.content or "" for s in runner.plan if s.kind == "note"]
+    assert f"host key of img.example pinned: {HOST_FP} (ssh-ed25519)" in notes
     dumped = runner.to_json()
     assert "S3cret-Upl0ad" not in dumped
     assert "S3cret-Upl0ad" in runner.redactor.secrets
