@@ -7,7 +7,7 @@ rules across values, each with its line. A file is never executed.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,17 @@ class AnswersResult:
 
     answers: Answers | None
     problems: list[Problem] = field(default_factory=list)
+    source: str | None = None
+    # The line each key was set on, so later checks (the disks) can say where.
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def locate(self, problem: Problem) -> Problem:
+        """`problem` with this file and the line of its key, where it had none."""
+        if problem.key is None or (problem.source is not None and problem.line is not None):
+            return problem
+        return replace(problem, source=problem.source or self.source,
+                       line=problem.line if problem.line is not None
+                       else self.lines.get(problem.key))
 
     @property
     def errors(self) -> list[Problem]:
@@ -140,7 +151,7 @@ def parse_answers(
                                   skip=frozenset(failed) | _missing(data))
     ok = not any(p.severity is Severity.ERROR for p in problems)
     problems.sort(key=lambda p: (p.line is None, p.line or 0))
-    return AnswersResult(answers if ok else None, problems)
+    return AnswersResult(answers if ok else None, problems, source, lines)
 
 
 def _key_problem(e: envfile.Entry, lines: dict[str, int], source: str | None) -> Problem | None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from backend.manifest import MANIFEST_PATH
+from backend.manifest import ANSWERS_COPY_PATH, MANIFEST_PATH
 from backend.target_files import STATIC_NETWORK_PATH, WIREGUARD_DIR
 
 
@@ -60,6 +60,8 @@ SEAL_STEPS: tuple[SealStep, ...] = (
     SealStep(SealAction.REMOVE, "var/lib/cloud/instance", "points at the old instance"),
     SealStep(SealAction.REMOVE, MANIFEST_PATH,
              "an install record must not ship in a template image"),
+    SealStep(SealAction.REMOVE, ANSWERS_COPY_PATH,
+             "the build's answers name its disks, hostname and network, which no clone has"),
     SealStep(SealAction.REMOVE, "var/lib/kldload/firstboot.done",
              "each clone's first boot runs kldload-firstboot"),
     SealStep(SealAction.REMOVE, "var/lib/systemd/random-seed",

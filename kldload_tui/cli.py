@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     front.add_argument("--answers", metavar="PATH|URL",
                        help="answers.env to use; the TUI opens pre-filled from it")
     front.add_argument("--machine", metavar="FILE|NAME",
-                       help="use a machine description instead of probing this machine")
+                       help="use a machine description instead of probing this machine; "
+                       "only with --dry-run or --demo: a real install always probes the "
+                       "disks it wipes")
     front.add_argument("--dry-run", action="store_true",
                        help="go through the whole install executing nothing")
     front.add_argument("--demo", action="store_true",
@@ -43,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     front.add_argument("--json", dest="json_events", action="store_true",
                        help="headless: print events as JSON lines")
     front.add_argument("--log", metavar="PATH", help="install log (default "
-                       "/var/log/kldload/install.log, or a temp file for dry runs)")
+                       "/var/log/kldload/install.log; a dry run keeps one only when asked)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _load_commands():
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
@@ -54,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _front_door(args: argparse.Namespace) -> int:
     """No subcommand: install, headless or through the TUI."""
+    if args.machine and not (args.dry_run or args.demo):
+        # A description is for planning: what a real install wipes is decided by
+        # the disks found on this machine, never by a file.
+        print("kldload-tui: --machine describes a machine to plan on; a real install "
+              "probes this one: add --dry-run, or drop --machine", file=sys.stderr)
+        return USAGE
     if args.headless:
         from kldload_tui.headless import run_headless
 

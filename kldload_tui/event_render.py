@@ -49,7 +49,8 @@ class PlainRenderer:
         """The text of one event, or None for events not shown."""
         if isinstance(event, InstallStarted):
             mode = "dry run: nothing is executed" if event.dry_run else "installing"
-            return f"kldload: {mode}; {event.total_phases} phases; log: {event.log_path}"
+            log = f"log: {event.log_path}" if event.log_path else "no log (--log PATH keeps one)"
+            return f"kldload: {mode}; {event.total_phases} phases; {log}"
         if isinstance(event, PhaseStarted):
             return f"[{event.index}/{event.total}] {event.name}"
         if isinstance(event, OutputLine):

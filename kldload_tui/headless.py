@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,6 +59,7 @@ def run_headless(args: argparse.Namespace) -> int:
     for p in result.problems:
         prefix = "" if p.severity == "error" else "warning: "
         print(prefix + p.render(), file=sys.stderr if p.severity == "error" else sys.stdout)
+    where = found.source.describe()
     if result.answers is None:
         _err(f"the answers are invalid ({len(result.errors)} error(s)); nothing was touched")
         return exitcodes.INVALID
@@ -73,19 +73,16 @@ def run_headless(args: argparse.Namespace) -> int:
     for label, text in summarize(answers).items():
         print(f"  {label:<9} {text}")
     check = check_targets(answers, machine, consent=answers.force_wipe)
-    for t in check.targets:
-        print(f"  wipe      {t.describe()}")
     if not check.ok:
         for p in check.problems:
-            print(p.render(), file=sys.stderr)
-        _err("refusing to install; nothing was touched")
+            print(result.locate(p).render(), file=sys.stderr)
+        _err(f"refusing to install from {where}; nothing was touched")
         return exitcodes.INVALID
+    for t in check.targets:
+        print(f"  wipe      {t.describe()}")
 
-    if args.dry_run:
-        log = Path(args.log) if args.log else Path(tempfile.mkstemp(
-            prefix="kldload-dry-run-", suffix=".log")[1])
-    else:
-        log = Path(args.log) if args.log else DEFAULT_LOG
+    # A dry run changes nothing, a log in /tmp included, unless --log asks for one.
+    log = Path(args.log) if args.log else (None if args.dry_run else DEFAULT_LOG)
     render = renderer_for(json_lines=args.json_events)
     runner: Runner = (RecordingRunner if args.dry_run else LocalRunner)(log_path=log, sink=render)
     options = InstallOptions(dry_run=args.dry_run, consent_to_wipe=answers.force_wipe,

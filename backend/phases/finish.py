@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from backend.answers import ExportFormat
 from backend.engine import DEFAULT_LOG, InstallContext, Phase, VerifyError
 
 FACTORY_SNAPSHOT = "install"
@@ -32,7 +33,12 @@ class Finish(Phase):
     def run(self, ctx: InstallContext) -> None:
         # Every install keeps a log; a plan shows its copy whether or not it keeps one.
         log = ctx.runner.log_path or ctx.options.log_path or DEFAULT_LOG
-        if ctx.dry_run or log.is_file():
+        if ctx.answers.export_format is not ExportFormat.NONE:
+            # A sealed image must carry nothing of the machine it was built on, and
+            # the log names its disks, serials and addresses.
+            ctx.runner.note(f"sealed for export: the install log stays on this system "
+                            f"({log}), not in the image")
+        elif ctx.dry_run or log.is_file():
             ctx.runner.note("copying this log into the target; later lines stay on the "
                             "live system only")
             ctx.run(["install", "-D", "-m", "0600", str(log),

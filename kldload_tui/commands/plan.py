@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from backend.distros.debian import darksite_path
     from backend.engine import InstallError, InstallOptions, plan_install
     from backend.machine import MachineFileError
+    from backend.targets import check_targets
 
     try:
         result = load_answers(args.answers)
@@ -49,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
     except MachineFileError as err:
         print(err, file=sys.stderr)
         return exitcodes.USAGE if err.unreadable else exitcodes.INVALID
+    check = check_targets(answers, machine, consent=answers.force_wipe)
+    if not check.ok:
+        for p in check.problems:
+            print(result.locate(p).render(), file=sys.stderr)
+        print("kldload-tui: the install would refuse these disks; nothing was planned",
+              file=sys.stderr)
+        return exitcodes.INVALID
     options = InstallOptions(dry_run=True, consent_to_wipe=answers.force_wipe,
                              darksite=args.darksite or darksite_path(), reprobe=False)
     try:

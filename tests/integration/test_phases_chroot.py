@@ -48,6 +48,7 @@ from backend.machine import load_bundled_machine
 from backend.manifest import MANIFEST_PATH, read_manifest
 from backend.phases.late import ANSWERS_COPY, Manifest, Services
 from backend.phases.system import Configure
+from backend.redact import MASK
 from backend.runner import LocalRunner
 from backend.target_files import (
     DHCP_NETWORK_PATH,
@@ -103,6 +104,7 @@ LEAK_ANSWERS = (BASE + f"KLDLOAD_PASSWORD='{PASSWORD}'\nKLDLOAD_ZFS_ENCRYPT=1\n"
                 f"KLDLOAD_ZFS_PASSPHRASE='{PASSPHRASE}'\nKLDLOAD_EXPORT_FORMAT=qcow2\n"
                 "KLDLOAD_INITRAMFS_MODULES=most\nKLDLOAD_EXPORT_SCP_HOST=images.example.org\n"
                 f"KLDLOAD_EXPORT_SCP_PASS='{SCP_PASSWORD}'\nKLDLOAD_WIREGUARD=1\n"
+                "KLDLOAD_EXPORT_SCP_HOST_KEY=SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s\n"
                 f'KLDLOAD_SSH_PUBKEY="{USER_KEY}"\n')
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
 
@@ -463,6 +465,19 @@ def test_the_default_password_is_expired(target: Overlay, tmp_path: Path) -> Non
     check_identity(target.root, answers)  # last change 0, and chage -l says so
     check_ssh(target.root, answers)
     check_locale_and_time(target.root, answers)
+
+
+@real_tree
+def test_a_password_that_is_a_common_word_configures_and_verifies(
+        target: Overlay, tmp_path: Path) -> None:
+    # "debian" is in the sources, the package names and the paths the verify
+    # steps read back: masking it there would fail them after the wipe.
+    answers = _parse(BASE + "KLDLOAD_PASSWORD=debian\n", "word")
+    done = _install(answers, target, tmp_path)
+    check_target(target.root, answers)
+    log = done.log.read_text()
+    assert MASK not in log
+    assert not [e for e in done.events if isinstance(e, OutputLine) and MASK in e.text]
 
 
 @real_tree

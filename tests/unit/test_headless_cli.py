@@ -46,17 +46,36 @@ def test_headless_refuses_a_disk_with_data_without_force_wipe(tmp_path):
     answers.write_text("KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=x\n")
     r = kldload("--headless", "--dry-run", "--machine", "old-rpool", "--answers", str(answers))
     assert r.returncode == 1
-    assert "KLDLOAD_DISK: /dev/sda is not empty (gpt partition table with 2 partition(s); vfat" \
-        " on /dev/sda1; member of ZFS pool 'rpool' on /dev/sda2); set KLDLOAD_FORCE_WIPE=1 to " \
-        "wipe it, or choose an empty disk" in r.stderr
-    assert "refusing to install; nothing was touched" in r.stderr
+    assert f"{answers}:2: KLDLOAD_DISK: /dev/sda is not empty (gpt partition table with 2 " \
+        "partition(s); vfat on /dev/sda1; member of ZFS pool 'rpool' on /dev/sda2); set " \
+        "KLDLOAD_FORCE_WIPE=1 to wipe it, or choose an empty disk" in r.stderr
+    assert "refusing to install from file" in r.stderr
+    assert "nothing was touched" in r.stderr
     assert "[1/" not in r.stdout
+    assert "wipe " not in r.stdout  # it wipes nothing, so it says it wipes nothing
+
+
+def test_a_dry_run_leaves_no_log_unless_asked(tmp_path):
+    before = set(Path("/tmp").glob("kldload-dry-run-*"))
+    r = kldload("--headless", "--dry-run", "--machine", "one-disk-vm", "--answers",
+                str(GOLDEN / "answers/single-minimal.env"))
+    assert r.returncode == 0, r.stderr
+    assert set(Path("/tmp").glob("kldload-dry-run-*")) == before
+    assert "no log" in r.stdout
+
+
+def test_a_real_install_never_takes_its_disks_from_a_description(tmp_path):
+    for front in (["--headless"], []):
+        r = kldload(*front, "--machine", "one-disk-vm", "--answers",
+                    str(GOLDEN / "answers/single-minimal.env"))
+        assert r.returncode == 2
+        assert "a real install probes this one: add --dry-run, or drop --machine" in r.stderr
 
 
 def test_headless_invalid_answers_print_every_error(tmp_path):
     answers = tmp_path / "a.env"
     answers.write_text("KLDLOAD_DISTRO=debain\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAM=x\n")
-    r = kldload("--headless", "--machine", "one-disk-vm", "--answers", str(answers))
+    r = kldload("--headless", "--dry-run", "--machine", "one-disk-vm", "--answers", str(answers))
     assert r.returncode == 1
     assert f"{answers}:1: KLDLOAD_DISTRO: unknown distro 'debain'" in r.stderr
     assert f"{answers}:3: KLDLOAD_HOSTNAM: unknown key KLDLOAD_HOSTNAM" in r.stderr
@@ -64,7 +83,7 @@ def test_headless_invalid_answers_print_every_error(tmp_path):
 
 
 def test_headless_without_answers_and_without_a_terminal_fails_clearly():
-    r = kldload("--headless", "--machine", "one-disk-vm")
+    r = kldload("--headless", "--dry-run", "--machine", "one-disk-vm")
     assert r.returncode == 2
     assert "no answers found" in r.stderr
 
@@ -85,4 +104,5 @@ def test_plan_command_text_and_json():
     assert {s["kind"] for s in steps} == {"command", "write", "note"}
     r = kldload("plan", str(ROOT / "answers-examples/minimal.env"), "--machine", "one-disk-vm")
     assert r.returncode == 1
-    assert "KLDLOAD_DISK: /dev/sda does not exist on this machine" in r.stderr
+    assert f"{ROOT / 'answers-examples/minimal.env'}:2: KLDLOAD_DISK: /dev/sda does not exist " \
+        "on this machine" in r.stderr
