@@ -17,22 +17,22 @@ from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from backend.answers import Answers
-from backend.machine import Machine
 from kldload_tui import exitcodes
-from screens.base import StepScreen
-from screens.dialogs import ConfirmQuit, ErrorDialog
-from screens.disks import DisksScreen
-from screens.distro import DistroScreen
-from screens.export import ExportScreen
-from screens.features import FeaturesScreen
-from screens.identity import IdentityScreen
-from screens.network import NetworkScreen
-from screens.progress import ProgressScreen
-from screens.review import ReviewScreen
-from screens.session import Prefill, Session
-from screens.topology import TopologyScreen
-from screens.welcome import WelcomeScreen
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.machine.model import Machine
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.dialogs import ConfirmQuit, ErrorDialog
+from kldload_tui.screens.disks import DisksScreen
+from kldload_tui.screens.distro import DistroScreen
+from kldload_tui.screens.export import ExportScreen
+from kldload_tui.screens.features import FeaturesScreen
+from kldload_tui.screens.identity import IdentityScreen
+from kldload_tui.screens.network import NetworkScreen
+from kldload_tui.screens.progress import ProgressScreen
+from kldload_tui.screens.review import ReviewScreen
+from kldload_tui.screens.session import Prefill, Session
+from kldload_tui.screens.topology import TopologyScreen
+from kldload_tui.screens.welcome import WelcomeScreen
 
 STEPS: tuple[type[StepScreen], ...] = (
     WelcomeScreen, DistroScreen, DisksScreen, TopologyScreen, NetworkScreen,

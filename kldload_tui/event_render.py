@@ -7,7 +7,7 @@ import os
 import sys
 from typing import TextIO
 
-from backend.events import (
+from kldload_tui.backend.engine.events import (
     Complete,
     Event,
     Failed,

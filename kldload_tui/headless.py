@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from kldload_tui import exitcodes
 
 if TYPE_CHECKING:
-    from backend.runner import Runner
+    from kldload_tui.backend.engine.runner import Runner
 
 
 def _err(text: str) -> None:
@@ -26,14 +26,14 @@ def _err(text: str) -> None:
 
 def run_headless(args: argparse.Namespace) -> int:
     """Install from the answers found; see the module docstring."""
-    from backend.answers_summary import summarize
-    from backend.distros.debian import darksite_path
-    from backend.engine import DEFAULT_LOG, InstallOptions, run_install
-    from backend.machine import MachineFileError, SeedDescription, resolve_machine
-    from backend.probe import probe_machine
-    from backend.runner import LocalRunner, RecordingRunner
-    from backend.seed import NoAnswersFound, SeedDisk, SeedError, find_answers
-    from backend.targets import check_targets
+    from kldload_tui.backend.answers.summary import summarize
+    from kldload_tui.backend.distros.debian import darksite_path
+    from kldload_tui.backend.engine.core import DEFAULT_LOG, InstallOptions, run_install
+    from kldload_tui.backend.engine.runner import LocalRunner, RecordingRunner
+    from kldload_tui.backend.machine.model import MachineFileError, SeedDescription, resolve_machine
+    from kldload_tui.backend.machine.probe import probe_machine
+    from kldload_tui.backend.machine.targets import check_targets
+    from kldload_tui.backend.seed.find import NoAnswersFound, SeedDisk, SeedError, find_answers
     from kldload_tui.event_render import renderer_for
 
     probe_runner = LocalRunner()
@@ -97,7 +97,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
 def _finish_action(action: str, runner: Runner, *, dry_run: bool) -> int:
     """Reboot or power off as answered; a dry run only says what it would do."""
-    from backend.runner import CommandError
+    from kldload_tui.backend.engine.runner import CommandError
     if action == "none":
         return exitcodes.OK
     if dry_run:

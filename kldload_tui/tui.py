@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from kldload_tui import exitcodes
 
 if TYPE_CHECKING:
-    from backend.machine import Machine
-    from screens.session import Prefill
+    from kldload_tui.backend.machine.model import Machine
+    from kldload_tui.screens.session import Prefill
 
 DEMO_MACHINE = "server-3nvme-usb-seed"
 # Terminals whose fonts lack box and block glyphs, or that have no colour.
@@ -49,20 +49,20 @@ def on_console(term: str | None = None, tty: str | None = None) -> bool:
 
 
 def _machine(args: argparse.Namespace) -> Machine:
-    from backend.machine import load_bundled_machine, resolve_machine
+    from kldload_tui.backend.machine.model import load_bundled_machine, resolve_machine
 
     if args.machine:
         return resolve_machine(args.machine)
     if args.demo:
         return load_bundled_machine(DEMO_MACHINE)
-    from backend.probe import probe_machine
+    from kldload_tui.backend.machine.probe import probe_machine
 
     return probe_machine()
 
 
 def prefill_for(args: argparse.Namespace, machine: Machine, *,
                 described: bool) -> tuple[Prefill | None, Machine]:
-    """Answers to start from, found in the documented order (`backend.seed.find_answers`):
+    """Answers to start from, found in the documented order (`find_answers`):
     `--answers` (file, URL or seed image), the kernel command line, a seed disk.
 
     `described`: the machine comes from a description (`--machine`, `--demo`), whose
@@ -72,10 +72,10 @@ def prefill_for(args: argparse.Namespace, machine: Machine, *,
     a discovery failure is shown on the welcome screen instead, since the operator
     can answer by hand.
     """
-    from backend.machine import SeedDescription
-    from backend.seed import NoAnswersFound, SeedDisk, SeedError, find_answers
-    from backend.seed_url import is_url
-    from screens.session import Prefill
+    from kldload_tui.backend.machine.model import SeedDescription
+    from kldload_tui.backend.seed.find import NoAnswersFound, SeedDisk, SeedError, find_answers
+    from kldload_tui.backend.seed.url import is_url
+    from kldload_tui.screens.session import Prefill
 
     if args.answers and is_url(args.answers):
         # Retries can take a while; say what is happening before the screen appears.
@@ -105,10 +105,10 @@ def run_tui(args: argparse.Namespace) -> int:
     if on_serial_line():
         os.environ.setdefault("ESCDELAY", SERIAL_ESCDELAY)
     # Textual and everything that needs it load from here on.
-    from backend.machine import MachineFileError
-    from backend.runner import CommandError
-    from backend.seed import SeedError
     from kldload_tui.app import build_app
+    from kldload_tui.backend.engine.runner import CommandError
+    from kldload_tui.backend.machine.model import MachineFileError
+    from kldload_tui.backend.seed.find import SeedError
 
     described = bool(args.machine or args.demo)
     try:

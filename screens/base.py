@@ -19,11 +19,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input
 
-from backend.answers import Answers, field_for_key
-from backend.problems import Severity
-from screens.form import Checker, FormField
-from screens.session import Session
-from screens.widgets import ChoiceList, StatusLine, StepHeader, Tick
+from kldload_tui.backend.answers.model import Answers, field_for_key
+from kldload_tui.backend.problems import Severity
+from kldload_tui.screens.form import Checker, FormField
+from kldload_tui.screens.session import Session
+from kldload_tui.screens.widgets import ChoiceList, StatusLine, StepHeader, Tick
 
 
 class StepScreen(Screen[None]):

@@ -16,8 +16,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Label
 
-from backend.targets import WipeTarget
-from screens.widgets import Plain
+from kldload_tui.backend.machine.targets import WipeTarget
+from kldload_tui.screens.widgets import Plain
 
 T = TypeVar("T")
 

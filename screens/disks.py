@@ -12,10 +12,10 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from backend.disks import Verdict, size_text
-from backend.machine import Disk
-from screens.base import StepScreen
-from screens.widgets import Plain
+from kldload_tui.backend.machine.disks import Verdict, size_text
+from kldload_tui.backend.machine.model import Disk
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.widgets import Plain
 
 COLUMNS = ("", "Device", "Size", "State", "Model", "Serial")
 

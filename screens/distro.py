@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 
-from backend.answers import DebianSuite, Distro, Profile
-from backend.disks import PROFILE_MIN_SIZE_BYTES, size_text
-from screens.base import StepScreen
-from screens.form import FormField
-from screens.widgets import ChoiceList, Plain
+from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
+from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, size_text
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.form import FormField
+from kldload_tui.screens.widgets import ChoiceList, Plain
 
 # Distributions whose answers say which major release (KLDLOAD_RELEASE).
 RELEASED = {Distro.CENTOS, Distro.RHEL, Distro.ROCKY}

@@ -6,11 +6,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label
 
-from backend.answers import ExportFormat, FinishAction
-from screens.base import StepScreen
-from screens.form import FormField
-from screens.session import defaults
-from screens.widgets import ChoiceList
+from kldload_tui.backend.answers.model import ExportFormat, FinishAction
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.form import FormField
+from kldload_tui.screens.session import defaults
+from kldload_tui.screens.widgets import ChoiceList
 
 FORMAT_TEXT = {
     ExportFormat.NONE: "none: install only",

@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label
 
-from screens.base import StepScreen
-from screens.widgets import Tick
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.widgets import Tick
 
 FEATURES: tuple[tuple[str, str], ...] = (
     ("enable_kvm", "KVM: libvirt and QEMU/KVM for virtual machines"),

@@ -12,8 +12,8 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
-from screens.session import FieldCheck, check_value
-from screens.widgets import Plain
+from kldload_tui.screens.session import FieldCheck, check_value
+from kldload_tui.screens.widgets import Plain
 
 Checker = Callable[[str], FieldCheck]
 

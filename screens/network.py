@@ -6,10 +6,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label
 
-from backend.answers import NetMethod
-from screens.base import StepScreen
-from screens.form import FormField
-from screens.widgets import ChoiceList
+from kldload_tui.backend.answers.model import NetMethod
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.form import FormField
+from kldload_tui.screens.widgets import ChoiceList
 
 EVERY_INTERFACE = ""
 STATIC_FIELDS = ("net_ip", "net_prefix", "net_gw", "net_dns")

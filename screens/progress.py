@@ -26,10 +26,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log
 from textual.worker import Worker, WorkerState
 
-from backend.answers import Answers, FinishAction
-from backend.distros.debian import darksite_path
-from backend.engine import DEFAULT_LOG, PHASES, InstallOptions, InstallOutcome, run_install
-from backend.events import (
+from kldload_tui.backend.answers.model import Answers, FinishAction
+from kldload_tui.backend.distros.debian import darksite_path
+from kldload_tui.backend.engine.core import (
+    DEFAULT_LOG,
+    PHASES,
+    InstallOptions,
+    InstallOutcome,
+    run_install,
+)
+from kldload_tui.backend.engine.events import (
     Complete,
     Event,
     Failed,
@@ -38,9 +44,9 @@ from backend.events import (
     PhaseStarted,
     Progress,
 )
-from backend.runner import CommandError, LocalRunner, RecordingRunner, Runner
-from screens.session import Session
-from screens.widgets import Plain, StatusLine, StepHeader, TextBar
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner, RecordingRunner, Runner
+from kldload_tui.screens.session import Session
+from kldload_tui.screens.widgets import Plain, StatusLine, StepHeader, TextBar
 
 State = Literal["idle", "running", "stopping", "failed", "complete"]
 PhaseState = Literal["pending", "running", "done", "failed"]

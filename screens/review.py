@@ -20,14 +20,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 
-from backend.answers import Answers
-from backend.answers_file import dump_answers
-from backend.disks import size_text
-from backend.problems import Problem, Severity
-from backend.targets import TargetCheck, WipeTarget, check_targets
-from screens.base import StepScreen
-from screens.dialogs import ConfirmWipe, SaveAnswers
-from screens.widgets import Plain
+from kldload_tui.backend.answers.file import dump_answers
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.machine.disks import size_text
+from kldload_tui.backend.machine.targets import TargetCheck, WipeTarget, check_targets
+from kldload_tui.backend.problems import Problem, Severity
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.dialogs import ConfirmWipe, SaveAnswers
+from kldload_tui.screens.widgets import Plain
 
 HEADER = ("answers.env written by kldload-tui",
           "check:  kldload-tui validate FILE",

@@ -2,7 +2,7 @@
 
 Textual-free on purpose: the screens read and write a `Session`, and the tests
 can check it without running an app. Every value is checked by the answers
-model the headless mode uses (`backend.answers.Answers`); nothing here
+model the headless mode uses (`kldload_tui.backend.answers.model.Answers`); nothing here
 restates a rule, it only asks the model and the cross-field rules.
 """
 
@@ -15,14 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backend.answer_rules import check_answers
-from backend.answers import REQUIRED_KEYS, Answers, env_key, field_for_key
-from backend.answers_file import env_text, parse_answers
-from backend.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify_machine
-from backend.envfile import parse_env
-from backend.machine import Disk, Machine
-from backend.problems import Problem, Severity
-from backend.validators import FieldProblem
+from kldload_tui.backend.answers.envfile import parse_env
+from kldload_tui.backend.answers.file import env_text, parse_answers
+from kldload_tui.backend.answers.model import REQUIRED_KEYS, Answers, env_key, field_for_key
+from kldload_tui.backend.answers.rules import check_answers
+from kldload_tui.backend.answers.validators import FieldProblem
+from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify_machine
+from kldload_tui.backend.machine.model import Disk, Machine
+from kldload_tui.backend.problems import Problem, Severity
 
 # Stand-ins for required answers the operator has not given yet, so that one
 # field (or the rules across fields) can be checked before the others exist.

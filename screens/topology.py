@@ -15,18 +15,18 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Label
 
-from backend.answer_rules import MIN_DISKS
-from backend.answers import Topology
-from backend.disks import size_text
-from backend.machine import Disk
-from screens.base import StepScreen
-from screens.form import FormField
-from screens.session import FieldCheck
-from screens.widgets import ChoiceList, Plain, Tick
+from kldload_tui.backend.answers.model import Topology
+from kldload_tui.backend.answers.rules import MIN_DISKS
+from kldload_tui.backend.machine.disks import size_text
+from kldload_tui.backend.machine.model import Disk
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.form import FormField
+from kldload_tui.screens.session import FieldCheck
+from kldload_tui.screens.widgets import ChoiceList, Plain, Tick
 
 MIB = 1024**2
 # Each pool disk gives up 1 MiB of alignment and a 512 MiB ESP before ZFS gets
-# the rest (backend/storage_argv.py partitions them so).
+# the rest (backend/phases/storage_argv.py partitions them so).
 ESP_BYTES = 513 * MIB
 TOPOLOGY_TEXT = {
     Topology.SINGLE: "single: one disk, no redundancy",

@@ -8,11 +8,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
-from backend.disks import size_text
-from backend.problems import Severity
-from screens.base import StepScreen
-from screens.session import Session
-from screens.widgets import Plain
+from kldload_tui.backend.machine.disks import size_text
+from kldload_tui.backend.problems import Severity
+from kldload_tui.screens.base import StepScreen
+from kldload_tui.screens.session import Session
+from kldload_tui.screens.widgets import Plain
 
 LABEL_WIDTH = 9
 

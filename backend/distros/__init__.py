@@ -12,10 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from backend.answers import Answers, Distro
+from kldload_tui.backend.answers.model import Answers, Distro
 
 if TYPE_CHECKING:
-    from backend.engine import InstallContext
+    from kldload_tui.backend.engine.core import InstallContext
 
 
 class DistroBackend(ABC):
@@ -68,7 +68,7 @@ class DistroBackend(ABC):
         The default refuses rather than passes: a package manager may read a name
         that matches nothing as a pattern, so names are never installed unchecked.
         """
-        from backend.engine import InstallError
+        from kldload_tui.backend.engine.core import InstallError
 
         raise InstallError(f"KLDLOAD_EXTRA_PACKAGES: this installer cannot check package "
                            f"names for {self.name} yet; leave KLDLOAD_EXTRA_PACKAGES empty")
@@ -83,7 +83,7 @@ class UnsupportedDistro(DistroBackend):
         self.name = distro.value
 
     def _refuse(self) -> None:
-        from backend.engine import InstallError
+        from kldload_tui.backend.engine.core import InstallError
 
         raise InstallError(
             f"KLDLOAD_DISTRO={self.name}: this installer cannot install {self.name} yet "
@@ -126,7 +126,7 @@ class UnsupportedDistro(DistroBackend):
 def distro_backend(answers: Answers) -> DistroBackend:
     """The backend for the answers' distribution."""
     if answers.distro is Distro.DEBIAN:
-        from backend.distros.debian import DebianBackend
+        from kldload_tui.backend.distros.debian import DebianBackend
 
         return DebianBackend(answers)
     return UnsupportedDistro(answers.distro)

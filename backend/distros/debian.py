@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from backend.answers import (
+from kldload_tui.backend.answers.model import (
     Answers,
     DebianSuite,
     Distro,
@@ -27,16 +27,20 @@ from backend.answers import (
     InitramfsModules,
     Profile,
 )
-from backend.apt_sources import live_debian_mirror
-from backend.distros import DistroBackend
-from backend.distros.debian_config import POLICY_RC_D, configure_debian, verify_debian_config
-from backend.initramfs_drivers import HOOK_PATH, dep_modules
-from backend.package_index import PackageIndex, parse_request, unresolved
-from backend.seed_url import FetchError, fetch_url
-from backend.target_files import default_held_packages, template
+from kldload_tui.backend.distros import DistroBackend
+from kldload_tui.backend.distros.apt_sources import live_debian_mirror
+from kldload_tui.backend.distros.debian_config import (
+    POLICY_RC_D,
+    configure_debian,
+    verify_debian_config,
+)
+from kldload_tui.backend.distros.package_index import PackageIndex, parse_request, unresolved
+from kldload_tui.backend.seed.url import FetchError, fetch_url
+from kldload_tui.backend.target.files import default_held_packages, template
+from kldload_tui.backend.target.initramfs_drivers import HOOK_PATH, dep_modules
 
 if TYPE_CHECKING:
-    from backend.engine import InstallContext
+    from kldload_tui.backend.engine.core import InstallContext
 
 # In the base system from the start: what configure, firstboot and the
 # initramfs need (busybox: zfs-initramfs fails to configure without it).
@@ -114,7 +118,7 @@ class DebianBackend(DistroBackend):
         chosen = a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
             ctx.options.live_root)
         if not chosen:
-            from backend.engine import InstallError
+            from kldload_tui.backend.engine.core import InstallError
 
             raise InstallError("no Debian mirror: no darksite, no KLDLOAD_DEBIAN_MIRROR or "
                                "KLDLOAD_CUSTOM_MIRROR_URL, and no Debian source in the live "
@@ -141,7 +145,7 @@ class DebianBackend(DistroBackend):
         Release file's signature: this answers "does apt know this name", not "is
         this repository genuine" (debootstrap and apt check that).
         """
-        from backend.engine import InstallError
+        from kldload_tui.backend.engine.core import InstallError
 
         uri, _ = self.mirror(ctx)
         uri = uri.rstrip("/")
@@ -242,7 +246,7 @@ class DebianBackend(DistroBackend):
                 f"Components: {' '.join(self.components())}\n{trusted}")
 
     def verify_bootstrap(self, ctx: InstallContext) -> None:
-        from backend.engine import VerifyError
+        from kldload_tui.backend.engine.core import VerifyError
 
         kver = ctx.kernel_version
         if not kver or not ctx.path(f"/boot/vmlinuz-{kver}").exists():
@@ -271,7 +275,7 @@ class DebianBackend(DistroBackend):
         ctx.chroot(["update-initramfs", "-c", "-k", ctx.kernel_version or "all"], timeout=3600)
 
     def verify_initramfs(self, ctx: InstallContext) -> None:
-        from backend.engine import VerifyError
+        from kldload_tui.backend.engine.core import VerifyError
 
         image = f"/boot/initrd.img-{ctx.kernel_version}"
         listing = ctx.chroot(["lsinitramfs", image])
@@ -297,7 +301,7 @@ class DebianBackend(DistroBackend):
 
 def _index_data(url: str, deadline: float) -> bytes | None:
     """The bytes at a file:// or http(s) URL; None when there is no such file."""
-    from backend.engine import InstallError
+    from kldload_tui.backend.engine.core import InstallError
 
     parts = urlsplit(url)
     if parts.scheme == "file":
@@ -335,7 +339,7 @@ def _index_text(data: bytes, suffix: str) -> TextIO:
 
 def _read_index(index: PackageIndex, base: str, deadline: float) -> bool:
     """Add the first of base.xz, base.gz, base found to `index`; False if none is."""
-    from backend.engine import InstallError
+    from kldload_tui.backend.engine.core import InstallError
 
     for suffix in INDEX_SUFFIXES:
         data = _index_data(base + suffix, deadline)
@@ -375,7 +379,7 @@ def _kernel_version(ctx: InstallContext) -> str:
         return "KERNEL-VERSION"
     found = sorted(p.name for p in ctx.path("/lib/modules").iterdir() if p.is_dir())
     if not found:
-        from backend.engine import InstallError
+        from kldload_tui.backend.engine.core import InstallError
 
         raise InstallError(f"{KERNEL} was installed but {ctx.path('/lib/modules')} is empty")
     return found[-1]

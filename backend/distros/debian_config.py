@@ -1,6 +1,6 @@
 """Configure a Debian target from the answers, and read the result back.
 
-File contents come from `backend.target_files`; this module runs what must
+File contents come from `kldload_tui.backend.target.files`; this module runs what must
 run inside the target (useradd, chpasswd over stdin, locale-gen) and checks
 each outcome on disk rather than trusting exit codes.
 """
@@ -11,9 +11,9 @@ import stat
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from backend.answer_rules import WELL_KNOWN_PASSWORDS
-from backend.apt_sources import live_debian_mirror
-from backend.target_files import (
+from kldload_tui.backend.answers.rules import WELL_KNOWN_PASSWORDS
+from kldload_tui.backend.distros.apt_sources import live_debian_mirror
+from kldload_tui.backend.target.files import (
     SUDOERS_PATH,
     TargetFile,
     authorized_keys,
@@ -26,7 +26,7 @@ from backend.target_files import (
 )
 
 if TYPE_CHECKING:
-    from backend.engine import InstallContext
+    from kldload_tui.backend.engine.core import InstallContext
 
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 KEPT_DARKSITE = "/var/lib/kldload/darksite"
@@ -92,7 +92,7 @@ def _authorized_key(ctx: InstallContext, home: str, key: str, owner: str) -> Non
 
 def _final_sources(ctx: InstallContext) -> None:
     """The installed system's apt sources: the real mirror, or the kept darksite."""
-    from backend.distros.debian import DebianBackend
+    from kldload_tui.backend.distros.debian import DebianBackend
 
     distro = ctx.distro
     assert isinstance(distro, DebianBackend)
@@ -116,7 +116,7 @@ def _final_sources(ctx: InstallContext) -> None:
 
 def verify_debian_config(ctx: InstallContext) -> None:
     """Read back what configure wrote."""
-    from backend.engine import VerifyError
+    from kldload_tui.backend.engine.core import VerifyError
 
     a = ctx.answers
     short, _ = host_names(a)

@@ -18,10 +18,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.answers import ExportFormat
-from backend.engine import InstallContext, InstallError, Phase, VerifyError
-from backend.export import ExportError, export_image, image_name, sha256_file, verify_export
-from backend.export_upload import HostKeyError, UploadTarget, remote_sha256, trust_host, upload
+from kldload_tui.backend.answers.model import ExportFormat
+from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
+from kldload_tui.backend.export.image import (
+    ExportError,
+    export_image,
+    image_name,
+    sha256_file,
+    verify_export,
+)
+from kldload_tui.backend.export.upload import (
+    HostKeyError,
+    UploadTarget,
+    remote_sha256,
+    trust_host,
+    upload,
+)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.answers import ExportFormat
-from backend.engine import DEFAULT_LOG, InstallContext, Phase, VerifyError
+from kldload_tui.backend.answers.model import ExportFormat
+from kldload_tui.backend.engine.core import DEFAULT_LOG, InstallContext, Phase, VerifyError
 
 FACTORY_SNAPSHOT = "install"
 

@@ -5,26 +5,26 @@ from __future__ import annotations
 import stat
 from datetime import UTC, datetime
 
-from backend.answers import ExportFormat
-from backend.answers_file import REDACTED, dump_answers
-from backend.distros.debian_config import write_files
-from backend.engine import InstallContext, Phase, VerifyError
-from backend.envfile import parse_env
-from backend.manifest import (
+from kldload_tui.backend.answers.envfile import parse_env
+from kldload_tui.backend.answers.file import REDACTED, dump_answers
+from kldload_tui.backend.answers.model import ExportFormat
+from kldload_tui.backend.distros.debian_config import write_files
+from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
+from kldload_tui.backend.export.seal import SEAL_STEPS, seal_commands
+from kldload_tui.backend.target.files import (
+    HELD_PACKAGES_PATH,
+    manifest_files,
+    seal_files,
+    service_files,
+    units_to_enable,
+)
+from kldload_tui.backend.target.manifest import (
     ANSWERS_COPY_PATH,
     MANIFEST_PATH,
     SECRET_KEYS,
     InstallFacts,
     installer_version,
     read_manifest,
-)
-from backend.seal import SEAL_STEPS, seal_commands
-from backend.target_files import (
-    HELD_PACKAGES_PATH,
-    manifest_files,
-    seal_files,
-    service_files,
-    units_to_enable,
 )
 
 ANSWERS_COPY = "/" + ANSWERS_COPY_PATH

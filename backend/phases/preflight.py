@@ -13,12 +13,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from backend.answer_rules import check_answers
-from backend.answers import ExportFormat
-from backend.engine import InstallContext, InstallError, Phase, VerifyError
-from backend.machine import Disk
-from backend.problems import Severity
-from backend.targets import check_targets
+from kldload_tui.backend.answers.model import ExportFormat
+from kldload_tui.backend.answers.rules import check_answers
+from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
+from kldload_tui.backend.machine.model import Disk
+from kldload_tui.backend.machine.targets import check_targets
+from kldload_tui.backend.problems import Severity
 
 # Executable -> the Debian package that has it, for the error message.
 BASE_TOOLS = {
@@ -91,7 +91,7 @@ class Preflight(Phase):
                                "live medium")
 
     def _same_disks(self, ctx: InstallContext) -> None:
-        from backend.probe import probe_disks
+        from kldload_tui.backend.machine.probe import probe_disks
 
         fresh = {d.path: d for d in probe_disks(ctx.runner)}
         changed = []

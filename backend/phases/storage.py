@@ -11,9 +11,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from backend.answers import Topology
-from backend.engine import InstallContext, InstallError, Phase, VerifyError
-from backend.storage_argv import (
+from kldload_tui.backend.answers.model import Topology
+from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
+from kldload_tui.backend.machine.targets import WipeTarget
+from kldload_tui.backend.phases.storage_argv import (
     ESP_PARTNUM,
     ESP_TYPE,
     SPECIAL_PARTNUM,
@@ -28,7 +29,6 @@ from backend.storage_argv import (
     zfs_create_argv,
     zpool_create_argv,
 )
-from backend.targets import WipeTarget
 
 COMPAT_DIR = Path("/usr/share/zfs/compatibility.d")
 

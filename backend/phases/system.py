@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from backend.engine import InstallContext, Phase, VerifyError
-from backend.phases.storage import settle_devices
+from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
+from kldload_tui.backend.phases.storage import settle_devices
 
 ZFS_UNITS = ("zfs-import-cache.service", "zfs-mount.service", "zfs-import.target",
              "zfs.target")

@@ -13,8 +13,8 @@ from kldload_tui import exitcodes
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from backend.disks import Verdict
-    from backend.machine import Disk, Machine
+    from kldload_tui.backend.machine.disks import Verdict
+    from kldload_tui.backend.machine.model import Disk, Machine
 
 NAME = "disks"
 HELP = "list disks: size, by-id path, model, serial, transport, installable or why not"
@@ -57,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_machine_or_probe(args: argparse.Namespace) -> Machine | int:
     """The machine to work on, or an exit status after printing why there is none."""
-    from backend.machine import MachineFileError
-    from backend.probe import machine_for
-    from backend.runner import CommandError
+    from kldload_tui.backend.engine.runner import CommandError
+    from kldload_tui.backend.machine.model import MachineFileError
+    from kldload_tui.backend.machine.probe import machine_for
 
     try:
         return machine_for(args.machine, source=args.source)
@@ -82,7 +82,7 @@ def _verdict_lines(verdict: Verdict) -> list[str]:
 def _details(disk: Disk, verdict: Verdict) -> Text:
     from rich.text import Text
 
-    from backend.machine import BY_ID_DIR
+    from kldload_tui.backend.machine.model import BY_ID_DIR
 
     model = disk.model
     if disk.vendor and model and not model.startswith(disk.vendor):
@@ -105,7 +105,7 @@ def render_table(machine: Machine, verdicts: dict[str, Verdict], min_size: int,
     from rich.console import Console
     from rich.table import Table
 
-    from backend.disks import size_text
+    from kldload_tui.backend.machine.disks import size_text
 
     tty = sys.stdout.isatty()
     width = min(Console().width, 80) if tty else 80
@@ -153,7 +153,7 @@ def report(machine: Machine, verdicts: dict[str, Verdict], min_size: int,
 
 def run(args: argparse.Namespace) -> int:
     """List disks; exit 0 when listed, 1/2 when the machine could not be read."""
-    from backend.disks import PROFILE_MIN_SIZE_BYTES, classify_machine
+    from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, classify_machine
 
     machine = load_machine_or_probe(args)
     if isinstance(machine, int):

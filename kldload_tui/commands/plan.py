@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from kldload_tui import exitcodes
 
 if TYPE_CHECKING:
-    from backend.machine import Machine
+    from kldload_tui.backend.machine.model import Machine
 
 NAME = "plan"
 HELP = "print every command and file of an install, in order, executing nothing"
@@ -29,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plan; exit 1 when the answers are invalid or the install would refuse."""
-    from backend.answers_file import UnreadableAnswers, load_answers
-    from backend.distros.debian import darksite_path
-    from backend.engine import InstallError, InstallOptions, plan_install
-    from backend.machine import MachineFileError
-    from backend.targets import check_targets
+    from kldload_tui.backend.answers.file import UnreadableAnswers, load_answers
+    from kldload_tui.backend.distros.debian import darksite_path
+    from kldload_tui.backend.engine.core import InstallError, InstallOptions, plan_install
+    from kldload_tui.backend.machine.model import MachineFileError
+    from kldload_tui.backend.machine.targets import check_targets
 
     try:
         result = load_answers(args.answers)
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _machine(spec: str | None) -> Machine:
-    from backend.machine import resolve_machine
-    from backend.probe import probe_machine
+    from kldload_tui.backend.machine.model import resolve_machine
+    from kldload_tui.backend.machine.probe import probe_machine
 
     return resolve_machine(spec) if spec else probe_machine()

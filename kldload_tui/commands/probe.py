@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Probe (or read `--machine`) and print the description; 0 on success."""
-    from backend.machine import save_machine
+    from kldload_tui.backend.machine.model import save_machine
 
     machine = load_machine_or_probe(args)
     if isinstance(machine, int):

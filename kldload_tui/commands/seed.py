@@ -19,8 +19,8 @@ from kldload_tui import exitcodes
 from kldload_tui.commands.disks import parse_size
 
 if TYPE_CHECKING:
-    from backend.answers_file import AnswersResult
-    from backend.machine import Machine
+    from kldload_tui.backend.answers.file import AnswersResult
+    from kldload_tui.backend.machine.model import Machine
 
 NAME = "seed"
 HELP = "find the answers as an install would (seed find), or write a seed disk (seed make)"
@@ -118,7 +118,7 @@ def _print_result(name: str, result: AnswersResult, summary: dict[str, str]) -> 
 
 
 def _load_machine(spec: str | None) -> Machine | int | None:
-    from backend.machine import MachineFileError, resolve_machine
+    from kldload_tui.backend.machine.model import MachineFileError, resolve_machine
 
     if spec is None:
         return None
@@ -130,8 +130,14 @@ def _load_machine(spec: str | None) -> Machine | int | None:
 
 
 def _find(args: argparse.Namespace) -> int:
-    from backend.answers_summary import summarize
-    from backend.seed import AmbiguousSeeds, NoAnswersFound, SeedError, find_answers, source_json
+    from kldload_tui.backend.answers.summary import summarize
+    from kldload_tui.backend.seed.find import (
+        AmbiguousSeeds,
+        NoAnswersFound,
+        SeedError,
+        find_answers,
+        source_json,
+    )
 
     machine = _load_machine(args.machine)
     if isinstance(machine, int):
@@ -183,9 +189,13 @@ def _confirmed(device: str, resolved: str, contents: list[str]) -> bool:
 
 
 def _make(args: argparse.Namespace) -> int:
-    from backend.answers_file import UnreadableAnswers, parse_answers_bytes, read_answers_bytes
-    from backend.runner import CommandError, LocalRunner
-    from backend.seed_fs import (
+    from kldload_tui.backend.answers.file import (
+        UnreadableAnswers,
+        parse_answers_bytes,
+        read_answers_bytes,
+    )
+    from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+    from kldload_tui.backend.seed.fs import (
         DEFAULT_IMAGE_BYTES,
         FAT_LABEL,
         ISO_LABEL,

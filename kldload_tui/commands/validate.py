@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check each file; exit 0 all valid, 1 any invalid, 2 any unreadable."""
-    from backend.answers_file import UnreadableAnswers, load_answers
-    from backend.answers_summary import summarize
+    from kldload_tui.backend.answers.file import UnreadableAnswers, load_answers
+    from kldload_tui.backend.answers.summary import summarize
 
     status = exitcodes.OK
     report: list[dict[str, Any]] = []

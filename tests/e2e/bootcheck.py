@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from backend.answers_file import REDACTED, parse_answers
+from kldload_tui.backend.answers.file import REDACTED, parse_answers
 from tests.e2e.answers import NEW_PASSWORD, SSH_KEY, InstallSpec, answers_text
 from tests.e2e.qemu import Guest, GuestError
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 BOOT_TIMEOUT = 300.0
 # Sparse, so free on the host; above the installer's minimum for the server
-# profile (16 GiB, backend/disks.py).
+# profile (16 GiB, backend/machine/disks.py).
 TARGET_SIZE = "20G"
 MISSING_DISK_MESSAGE = "does not exist on this machine"
 

@@ -5,8 +5,8 @@ Changing a list here changes the cache keys of what is built from it.
 
 from __future__ import annotations
 
-from backend.answers import Profile
-from backend.distros.debian import (
+from kldload_tui.backend.answers.model import Profile
+from kldload_tui.backend.distros.debian import (
     BASE_PACKAGES,
     CORE_PACKAGES,
     FEATURE_PACKAGES,

@@ -37,8 +37,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.apt_sources import live_debian_mirror
-from backend.distros.debian import BASE_PACKAGES
+from kldload_tui.backend.distros.apt_sources import live_debian_mirror
+from kldload_tui.backend.distros.debian import BASE_PACKAGES
 
 SUITE = "bookworm"
 # contrib holds zfsutils-linux, as on a real install (DebianBackend.components()).
@@ -139,7 +139,7 @@ def ensure_tree(suite: str = SUITE, packages: Sequence[str] | None = None, *,
     mirror = mirror or live_debian_mirror()
     if not mirror:
         raise TreeUnavailable("no Debian mirror in this host's apt sources "
-                              "(backend.apt_sources.live_debian_mirror found none)")
+                              "(live_debian_mirror found none)")
     base.mkdir(parents=True, exist_ok=True)
     with _locked(base / f".{entry.name}.lock"):
         if _complete(entry, expected):  # another run built it while we waited
@@ -248,7 +248,7 @@ class Overlay:
 
 
 # The same API file systems, options and propagation as the bootstrap phase
-# (backend.distros.debian._mount_api_filesystems): chrooted commands see what
+# (kldload_tui.backend.distros.debian._mount_api_filesystems): chrooted commands see what
 # they see on a real install, and unmounting them never reaches the host's own.
 API_MOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/dev", "dev", ("--rbind",)),

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.target_files import TargetFile
+from kldload_tui.backend.target.files import TargetFile
 
 _PRELUDE = f"""#!{sys.executable}
 import fnmatch, os, subprocess, sys

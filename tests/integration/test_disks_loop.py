@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.disks import classify, find_live_devices
-from backend.machine import Disk
-from backend.probe import probe_disks
-from backend.runner import CommandError, LocalRunner
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+from kldload_tui.backend.machine.disks import classify, find_live_devices
+from kldload_tui.backend.machine.model import Disk
+from kldload_tui.backend.machine.probe import probe_disks
 from kldload_tui.cli import main
 
 MIB = 1024**2

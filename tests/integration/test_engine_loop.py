@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers_file import parse_answers
-from backend.engine import InstallOptions, run_install
-from backend.events import EventLog, Failed, PhaseFinished
-from backend.machine import Machine
-from backend.probe import probe_machine
-from backend.runner import LocalRunner
-from backend.storage_argv import parse_sgdisk_print
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.engine.core import InstallOptions, run_install
+from kldload_tui.backend.engine.events import EventLog, Failed, PhaseFinished
+from kldload_tui.backend.engine.runner import LocalRunner
+from kldload_tui.backend.machine.model import Machine
+from kldload_tui.backend.machine.probe import probe_machine
+from kldload_tui.backend.phases.storage_argv import parse_sgdisk_print
 
 pytestmark = [
     pytest.mark.root,

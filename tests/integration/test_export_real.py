@@ -26,10 +26,11 @@ from xml.etree import ElementTree
 
 import pytest
 
-from backend.answers import Distro, ExportFormat
-from backend.engine import VerifyError
-from backend.events import EventLog, OutputLine
-from backend.export import (
+from kldload_tui.backend.answers.model import Distro, ExportFormat
+from kldload_tui.backend.engine.core import VerifyError
+from kldload_tui.backend.engine.events import EventLog, OutputLine
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+from kldload_tui.backend.export.image import (
     MIB,
     OvaLayout,
     UploadTarget,
@@ -39,9 +40,8 @@ from backend.export import (
     upload,
     verify_export,
 )
-from backend.ovf import OVF_NS, parse_manifest
-from backend.phases.export import Export
-from backend.runner import CommandError, LocalRunner
+from kldload_tui.backend.export.ovf import OVF_NS, parse_manifest
+from kldload_tui.backend.phases.export import Export
 from tests.integration.sshd_fixture import (
     Sshd,
     running_sshd,

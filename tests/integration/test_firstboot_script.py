@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers import Answers
-from backend.answers_file import parse_answers
-from backend.envfile import quote
-from backend.manifest import InstallFacts, read_manifest
-from backend.seal import seal_commands
-from backend.target_files import install_files, seal_files
+from kldload_tui.backend.answers.envfile import quote
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.export.seal import seal_commands
+from kldload_tui.backend.target.files import install_files, seal_files
+from kldload_tui.backend.target.manifest import InstallFacts, read_manifest
 from tests.integration.fakeroot import Host, make_host, write_files
 
 HELD = ("linux-image-amd64", "zfs-dkms", "zfsutils-linux")

@@ -20,13 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers_file import parse_answers
-from backend.distros import distro_backend
-from backend.engine import InstallContext, InstallError, InstallOptions, run_install
-from backend.events import EventLog
-from backend.machine import load_bundled_machine
-from backend.phases.preflight import Preflight
-from backend.runner import RecordingRunner
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.engine.core import (
+    InstallContext,
+    InstallError,
+    InstallOptions,
+    run_install,
+)
+from kldload_tui.backend.engine.events import EventLog
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.phases.preflight import Preflight
 
 SUITE = "trixie"
 MAIN = """\
@@ -218,7 +223,8 @@ def test_a_dry_run_reads_no_index(mirror):
 def test_a_real_preflight_checks_the_packages_before_anything_else_runs(mirror, tmp_path,
                                                                         monkeypatch):
     # The live system's tools are not what this test is about.
-    monkeypatch.setattr("backend.phases.preflight.shutil.which", lambda tool: f"/bin/{tool}")
+    monkeypatch.setattr("kldload_tui.backend.phases.preflight.shutil.which",
+                        lambda tool: f"/bin/{tool}")
     ctx = context(f"KLDLOAD_DEBIAN_MIRROR={mirror.url}\nKLDLOAD_EXTRA_PACKAGES=htop,htopp\n",
                   target_root=tmp_path / "target")
     with pytest.raises(InstallError, match=r"^KLDLOAD_EXTRA_PACKAGES: no package 'htopp' in "):

@@ -37,26 +37,26 @@ from typing import Any, TypeVar
 
 import pytest
 
-from backend.answer_rules import WELL_KNOWN_PASSWORDS
-from backend.answers import Answers, Distro, InfraMode, NetMethod
-from backend.answers_file import REDACTED, parse_answers
-from backend.distros import distro_backend
-from backend.distros.debian_config import POLICY_RC_D
-from backend.engine import InstallContext, InstallOptions, Phase
-from backend.events import Event, OutputLine
-from backend.machine import load_bundled_machine
-from backend.manifest import MANIFEST_PATH, read_manifest
-from backend.phases.late import ANSWERS_COPY, Manifest, Services
-from backend.phases.system import Configure
-from backend.redact import MASK
-from backend.runner import LocalRunner
-from backend.target_files import (
+from kldload_tui.backend.answers.file import REDACTED, parse_answers
+from kldload_tui.backend.answers.model import Answers, Distro, InfraMode, NetMethod
+from kldload_tui.backend.answers.rules import WELL_KNOWN_PASSWORDS
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.distros.debian_config import POLICY_RC_D
+from kldload_tui.backend.engine.core import InstallContext, InstallOptions, Phase
+from kldload_tui.backend.engine.events import Event, OutputLine
+from kldload_tui.backend.engine.redact import MASK
+from kldload_tui.backend.engine.runner import LocalRunner
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.phases.late import ANSWERS_COPY, Manifest, Services
+from kldload_tui.backend.phases.system import Configure
+from kldload_tui.backend.target.files import (
     DHCP_NETWORK_PATH,
     HELD_PACKAGES_PATH,
     STATIC_NETWORK_PATH,
     SUDOERS_PATH,
     UNIT_DIR,
 )
+from kldload_tui.backend.target.manifest import MANIFEST_PATH, read_manifest
 from tests.integration.debian_tree import (
     CACHE_ENV,
     DEFAULT_CACHE,

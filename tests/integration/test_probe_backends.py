@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.probe import lsblk_disks, probe_disks, udev_disks, udev_is_running
-from backend.runner import LocalRunner, RecordingRunner
+from kldload_tui.backend.engine.runner import LocalRunner, RecordingRunner
+from kldload_tui.backend.machine.probe import lsblk_disks, probe_disks, udev_disks, udev_is_running
 
 GIB = 1024**3
 SECTOR = 512

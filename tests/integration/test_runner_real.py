@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.events import Event, EventLog, OutputLine
-from backend.redact import MASK
-from backend.runner import CommandError, LocalRunner
+from kldload_tui.backend.engine.events import Event, EventLog, OutputLine
+from kldload_tui.backend.engine.redact import MASK
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner
 
 SECRET = "hunter2-Zq9"
 

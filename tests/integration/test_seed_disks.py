@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 
-from backend.runner import LocalRunner
-from backend.seed import AnswersUrl, SeedDisk, find_answers, probe_seed, scan_seed_devices
+from kldload_tui.backend.engine.runner import LocalRunner
+from kldload_tui.backend.seed.find import (
+    AnswersUrl,
+    SeedDisk,
+    find_answers,
+    probe_seed,
+    scan_seed_devices,
+)
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "answers-examples" / "rocky-seed-usb.env"
@@ -170,7 +176,7 @@ def test_explicit_paths_image_and_file(tmp_path: Path, loop: Attach) -> None:
 
 
 def test_machine_description_made_from_this_machine(tmp_path: Path, loop: Attach) -> None:
-    from backend.probe import probe_machine
+    from kldload_tui.backend.machine.probe import probe_machine
 
     dev = loop(make_seed(tmp_path))
     runner = LocalRunner()

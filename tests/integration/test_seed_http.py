@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.machine import load_bundled_machine
-from backend.runner import RecordingRunner
-from backend.seed import AnswersUnavailable, AnswersUrl, find_answers
-from backend.seed_url import FetchError, fetch_url
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.seed.find import AnswersUnavailable, AnswersUrl, find_answers
+from kldload_tui.backend.seed.url import FetchError, fetch_url
 
 ANSWERS = b"KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAME=web-07\n"
 MAC = "3c:ec:ef:1a:2b:3c"  # eno1 of the bundled server-3nvme-usb-seed machine
@@ -127,7 +127,7 @@ def test_pxelinux_style_dashed_mac_with_the_environment_key(server: Server, tmp_
 
 
 def test_explicit_url_uses_this_machines_mac(server: Server) -> None:
-    from backend.probe import probe_nics
+    from kldload_tui.backend.machine.probe import probe_nics
 
     mac = next((n.mac for n in probe_nics() if not n.virtual), None)
     if mac is None:

@@ -13,8 +13,13 @@ from typing import TypeVar
 
 import pytest
 
-from backend.runner import LocalRunner
-from backend.seed_fs import blkid_probe, make_fat_image, make_iso_image, read_seed_answers
+from kldload_tui.backend.engine.runner import LocalRunner
+from kldload_tui.backend.seed.fs import (
+    blkid_probe,
+    make_fat_image,
+    make_iso_image,
+    read_seed_answers,
+)
 
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "answers-examples" / "static-server.env"
@@ -224,7 +229,7 @@ def test_typed_confirmation_on_a_terminal(blank_loop: Callable[..., str]) -> Non
 
 @needs_devices
 def test_the_running_system_is_refused() -> None:
-    from backend.disks import find_live_devices
+    from kldload_tui.backend.machine.disks import find_live_devices
 
     live = find_live_devices(LocalRunner())
     if not live:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers import Answers
-from backend.answers_file import parse_answers
-from backend.manifest import InstallFacts
-from backend.target_files import SUDOERS_PATH, UNIT_DIR, TargetFile, install_files
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.target.files import SUDOERS_PATH, UNIT_DIR, TargetFile, install_files
+from kldload_tui.backend.target.manifest import InstallFacts
 from tests.integration.fakeroot import write_files
 
 HOST_UNITS = Path("/usr/lib/systemd/system")

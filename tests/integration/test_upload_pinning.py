@@ -19,18 +19,18 @@ from typing import Any
 
 import pytest
 
-from backend.answers_file import parse_answers
-from backend.engine import InstallError
-from backend.events import EventLog, OutputLine
-from backend.export_upload import (
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.engine.core import InstallError
+from kldload_tui.backend.engine.events import EventLog, OutputLine
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+from kldload_tui.backend.export.upload import (
     HostKeyError,
     UploadTarget,
     remote_sha256,
     trust_host,
     upload,
 )
-from backend.phases.export import Export
-from backend.runner import CommandError, LocalRunner
+from kldload_tui.backend.phases.export import Export
 from tests.integration.sshd_fixture import (
     Sshd,
     running_sshd,

@@ -16,8 +16,8 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from backend.machine import Machine, load_bundled_machine
 from kldload_tui.app import KldloadApp, build_app
+from kldload_tui.backend.machine.model import Machine, load_bundled_machine
 from kldload_tui.tui import DEMO_MACHINE, prefill_for
 
 SIZE = (80, 24)

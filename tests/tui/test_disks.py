@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from backend.machine import load_bundled_machine
-from screens.disks import disk_details
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.screens.disks import disk_details
 from tests.tui.conftest import SIZE, goto, screen_text, status_text
 
 NVME1 = "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123457B"

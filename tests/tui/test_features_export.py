@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.answers import ExportFormat, FinishAction
+from kldload_tui.backend.answers.model import ExportFormat, FinishAction
 from tests.tui.conftest import SIZE, field_message, fill, goto, status_text
 
 

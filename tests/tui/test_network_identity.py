@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.answers import NetMethod
+from kldload_tui.backend.answers.model import NetMethod
 from tests.tui.conftest import SIZE, field_message, fill, goto, screen_text, status_text
 
 KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl "

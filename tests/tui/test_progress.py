@@ -7,12 +7,12 @@ from contextlib import contextmanager
 
 from textual.widgets import Log
 
-import screens.progress as progress_module
-from backend.answers_file import load_answers
-from backend.engine import InstallOutcome, plan_install
-from backend.events import Failed, InstallStarted, PhaseFinished, PhaseStarted
-from screens.dialogs import ConfirmQuit, ErrorDialog
-from screens.progress import ProgressScreen
+import kldload_tui.screens.progress as progress_module
+from kldload_tui.backend.answers.file import load_answers
+from kldload_tui.backend.engine.core import InstallOutcome, plan_install
+from kldload_tui.backend.engine.events import Failed, InstallStarted, PhaseFinished, PhaseStarted
+from kldload_tui.screens.dialogs import ConfirmQuit, ErrorDialog
+from kldload_tui.screens.progress import ProgressScreen
 from tests.tui.conftest import SIZE, WIDE, goto, replace_text, screen_text, status_text
 
 

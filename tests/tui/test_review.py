@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import stat
 
-from backend.answers_file import REDACTED, dump_answers, load_answers
-from backend.engine import InstallOptions, plan_install
+from kldload_tui.backend.answers.file import REDACTED, dump_answers, load_answers
+from kldload_tui.backend.engine.core import InstallOptions, plan_install
 from kldload_tui.cli import main as cli_main
-from screens.dialogs import ConfirmWipe, SaveAnswers
-from screens.progress import ProgressScreen
-from screens.review import HEADER
+from kldload_tui.screens.dialogs import ConfirmWipe, SaveAnswers
+from kldload_tui.screens.progress import ProgressScreen
+from kldload_tui.screens.review import HEADER
 from tests.tui.conftest import SIZE, WIDE, goto, replace_text, screen_text, status_text
 
 SDA = "/dev/disk/by-id/ata-Samsung_SSD_860_EVO_500GB_S3Z1NB0K812345L"

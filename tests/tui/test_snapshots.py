@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import pytest
 
-import screens.progress as progress_module
-from backend.engine import InstallOutcome
-from backend.events import Complete, Failed, InstallStarted, PhaseFinished, PhaseStarted
+import kldload_tui.screens.progress as progress_module
+from kldload_tui.backend.engine.core import InstallOutcome
+from kldload_tui.backend.engine.events import (
+    Complete,
+    Failed,
+    InstallStarted,
+    PhaseFinished,
+    PhaseStarted,
+)
 from tests.tui.conftest import SIZE, WIDE, fill
 
 STEPS = ("welcome", "distro", "disks", "topology", "network", "identity", "features", "export",

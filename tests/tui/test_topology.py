@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.answers import Topology
-from backend.disks import size_text
-from screens.topology import ESP_BYTES, usable_bytes
+from kldload_tui.backend.answers.model import Topology
+from kldload_tui.backend.machine.disks import size_text
+from kldload_tui.screens.topology import ESP_BYTES, usable_bytes
 from tests.tui.conftest import SIZE, field_message, fill, goto, screen_text, status_text
 
 NVME0 = "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456A"

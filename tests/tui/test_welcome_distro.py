@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backend.answers import DebianSuite, Distro, Profile
-from screens.session import Prefill
+from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
+from kldload_tui.screens.session import Prefill
 from tests.tui.conftest import SIZE, WIDE, field_message, fill, goto, screen_text, status_text
 
 

@@ -1,6 +1,6 @@
 """Small helpers shared by the answers tests."""
 
-from backend.answers_file import AnswersResult, parse_answers
+from kldload_tui.backend.answers.file import AnswersResult, parse_answers
 
 BASE = "KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=web-01\n"
 KEY1 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILN0whhzPJXkgKWfGjtQmn1pIoK0FhWBWGYIxKOdPqX9 user@host"

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.answers import Answers
-from backend.answers_file import parse_answers
-from backend.disks import Verdict
-from backend.distros import distro_backend
-from backend.engine import InstallContext, InstallOptions
-from backend.machine import Disk, Machine
-from backend.runner import Runner
-from backend.targets import WipeTarget
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.engine.core import InstallContext, InstallOptions
+from kldload_tui.backend.engine.runner import Runner
+from kldload_tui.backend.machine.disks import Verdict
+from kldload_tui.backend.machine.model import Disk, Machine
+from kldload_tui.backend.machine.targets import WipeTarget
 
 
 @dataclass(frozen=True)

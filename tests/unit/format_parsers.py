@@ -331,7 +331,7 @@ def sanoid_ini(text: str) -> list[Setting]:
     return out
 
 
-# -- the manifest, as backend/templates/manifest-get reads it --------------------
+# -- the manifest, as backend/target/templates/manifest-get reads it --------------------
 
 def manifest_get(text: str, key: str) -> str | None:
     """The awk program of manifest-get, line for line: the last `KEY=` line wins,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from backend.answers_file import parse_answers, parse_answers_bytes
+from kldload_tui.backend.answers.file import parse_answers, parse_answers_bytes
 
 from .answers_helpers import BASE, KEY1, errors, parse, warnings
 
@@ -308,7 +308,7 @@ def test_a_time_zone_region_is_an_error_not_a_crash(zone):
 # -- issue #10: values reach the target as written, or are refused -------------------
 
 def test_shown_escapes_everything_invisible():
-    from backend.validators import shown
+    from kldload_tui.backend.answers.validators import shown
 
     assert shown("web-01") == "'web-01'"
     assert shown("it's") == "'it\\'s'"
@@ -333,7 +333,7 @@ def test_a_link_local_gateway_is_fine_without_a_scope():
 
 
 def test_a_link_local_dns_server_may_name_its_link():
-    from backend.target_files import network_file
+    from kldload_tui.backend.target.files import network_file
 
     result = parse("KLDLOAD_NET_DNS='FE80::53%eth0,fe80::54%2 127.0.0.53'\n")
     assert result.ok, [p.render() for p in result.errors]
@@ -345,7 +345,7 @@ def test_a_link_local_dns_server_may_name_its_link():
 def test_list_items_from_the_tui_get_the_same_checks():
     from pydantic import ValidationError
 
-    from backend.answers import Answers
+    from kldload_tui.backend.answers.model import Answers
 
     base = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/sda", "KLDLOAD_HOSTNAME": "h"}
     assert Answers.model_validate({**base, "KLDLOAD_NET_DNS": ["10.0.0.1"]}).net_dns == (
@@ -363,7 +363,7 @@ def test_admin_user_names(name, valid):
 
 
 def test_remote_scp_user_is_judged_as_an_account_not_by_our_groups():
-    from backend.validators import FieldProblem, username_or_root
+    from kldload_tui.backend.answers.validators import FieldProblem, username_or_root
 
     assert username_or_root("root") == "root"
     assert username_or_root("staff") == "staff"  # a group here; a user there is fine
@@ -378,9 +378,9 @@ def test_real_zones_pass(zone):
 
 
 def test_the_hub_allocation_says_what_is_wrong_instead_of_a_type_error():
-    from backend.answers import Answers
-    from backend.engine import InstallError
-    from backend.target_files import cluster_hub, wireguard_config
+    from kldload_tui.backend.answers.model import Answers
+    from kldload_tui.backend.engine.core import InstallError
+    from kldload_tui.backend.target.files import cluster_hub, wireguard_config
 
     base = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/sda", "KLDLOAD_HOSTNAME": "h",
             "KLDLOAD_INFRA_MODE": "cluster", "KLDLOAD_WIREGUARD": "1"}

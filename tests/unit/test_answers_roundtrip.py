@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from backend import envfile
-from backend.answer_rules import check_answers
-from backend.answers import Answers, DebianSuite, Distro, ExportFormat, Profile
-from backend.answers_file import REDACTED, dump_answers, load_answers, parse_answers
-from backend.problems import Severity
+from kldload_tui.backend.answers import envfile
+from kldload_tui.backend.answers.file import REDACTED, dump_answers, load_answers, parse_answers
+from kldload_tui.backend.answers.model import Answers, DebianSuite, Distro, ExportFormat, Profile
+from kldload_tui.backend.answers.rules import check_answers
+from kldload_tui.backend.problems import Severity
 
 from .answers_helpers import BASE, KEY1
 

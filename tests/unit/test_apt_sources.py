@@ -1,6 +1,6 @@
 """The live system's mirror is read from its apt sources, in both formats."""
 
-from backend.apt_sources import live_debian_mirror
+from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 
 
 def _write(root, name, text):

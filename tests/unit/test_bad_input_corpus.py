@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers_file import load_answers
+from kldload_tui.backend.answers.file import load_answers
 
 CORPUS = Path(__file__).parents[1] / "bad-input"
 FILES = sorted(CORPUS.glob("*.env"))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.disks import (
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.disks import (
     DEFAULT_MIN_SIZE_BYTES,
     GIB,
     by_id_links,
@@ -22,8 +23,7 @@ from backend.disks import (
     synthesise_by_id,
     udev_escape,
 )
-from backend.machine import Disk, Partition, load_bundled_machine
-from backend.runner import RecordingRunner
+from kldload_tui.backend.machine.model import Disk, Partition, load_bundled_machine
 from kldload_tui.cli import main
 from kldload_tui.commands.disks import parse_size
 

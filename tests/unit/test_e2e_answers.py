@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.answers_file import parse_answers
+from kldload_tui.backend.answers.file import parse_answers
 from tests.e2e.answers import InstallSpec, answers_text, by_id
 from tests.e2e.installs import SPECS
 

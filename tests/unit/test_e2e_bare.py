@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.runner import LocalRunner
+from kldload_tui.backend.engine.runner import LocalRunner
 from tests.e2e import bare
 from tests.e2e.installs import written_regions
 from tests.e2e.overhead import _bare_phases

@@ -2,12 +2,25 @@
 
 import pytest
 
-from backend.answers_file import load_answers, parse_answers
-from backend.engine import PHASES, InstallError, InstallOptions, plan_install, run_install
-from backend.events import Complete, EventLog, Failed, InstallStarted, PhaseFinished, PhaseStarted
-from backend.machine import load_bundled_machine
-from backend.phases import all_phases
-from backend.runner import RecordingRunner
+from kldload_tui.backend.answers.file import load_answers, parse_answers
+from kldload_tui.backend.engine.core import (
+    PHASES,
+    InstallError,
+    InstallOptions,
+    plan_install,
+    run_install,
+)
+from kldload_tui.backend.engine.events import (
+    Complete,
+    EventLog,
+    Failed,
+    InstallStarted,
+    PhaseFinished,
+    PhaseStarted,
+)
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.phases import all_phases
 
 from .test_golden_plans import GOLDEN
 

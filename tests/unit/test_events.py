@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 from pydantic import ValidationError
 
-from backend.events import (
+from kldload_tui.backend.engine.events import (
     Complete,
     Event,
     EventLog,
@@ -121,7 +121,8 @@ def test_event_log_collects_in_order() -> None:
 
 def test_backend_does_not_import_textual() -> None:
     code = (
-        "import sys, backend.events, backend.runner, backend.redact; "
+        "import sys, kldload_tui.backend.engine.events, kldload_tui.backend.engine.runner, "
+        "kldload_tui.backend.engine.redact; "
         "sys.exit(1 if 'textual' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

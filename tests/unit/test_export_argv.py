@@ -14,9 +14,10 @@ from xml.etree import ElementTree
 import pytest
 from pydantic import SecretStr
 
-from backend.answers import Answers, Distro, ExportFormat
-from backend.engine import InstallError
-from backend.export import (
+from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat
+from kldload_tui.backend.engine.core import InstallError
+from kldload_tui.backend.engine.runner import MASK, RecordingRunner
+from kldload_tui.backend.export.image import (
     MIB,
     OvaLayout,
     UploadTarget,
@@ -28,7 +29,14 @@ from backend.export import (
     remote_sha256_argv,
     scp_argv,
 )
-from backend.export_upload import (
+from kldload_tui.backend.export.ovf import (
+    OVF_NS,
+    check_descriptor,
+    manifest_text,
+    ovf_descriptor,
+    parse_manifest,
+)
+from kldload_tui.backend.export.upload import (
     PLAN_KNOWN_HOSTS,
     HostKeyError,
     fingerprint,
@@ -39,9 +47,7 @@ from backend.export_upload import (
     trust_host,
     upload,
 )
-from backend.ovf import OVF_NS, check_descriptor, manifest_text, ovf_descriptor, parse_manifest
-from backend.phases.export import Export
-from backend.runner import MASK, RecordingRunner
+from kldload_tui.backend.phases.export import Export
 from tests.unit.export_helpers import ExportOptions, export_answers, export_context
 
 SRC = "/dev/sda"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers_file import load_answers
-from backend.distros.debian import DARKSITE_PLACES
-from backend.engine import InstallOptions, plan_install
-from backend.machine import load_bundled_machine
+from kldload_tui.backend.answers.file import load_answers
+from kldload_tui.backend.distros.debian import DARKSITE_PLACES
+from kldload_tui.backend.engine.core import InstallOptions, plan_install
+from kldload_tui.backend.machine.model import load_bundled_machine
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden"
@@ -73,7 +73,7 @@ def test_plans_hold_no_secret(case):
 
 
 def test_every_topology_and_the_features_are_covered():
-    from backend.answers import Topology
+    from kldload_tui.backend.answers.model import Topology
 
     seen = {load_answers(p).answers.zfs_topology for p, _, _ in CASES.values()}
     assert seen == set(Topology)

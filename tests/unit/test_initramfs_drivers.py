@@ -7,10 +7,15 @@ device for /" on a ZFS root, so the kernel package failed to configure.
 import os
 from pathlib import Path
 
-from backend.answers_file import parse_answers
-from backend.engine import InstallOptions, plan_install
-from backend.initramfs_drivers import HOOK_PATH, dep_modules, disk_modules, keyboard_modules
-from backend.machine import load_bundled_machine
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.engine.core import InstallOptions, plan_install
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.target.initramfs_drivers import (
+    HOOK_PATH,
+    dep_modules,
+    disk_modules,
+    keyboard_modules,
+)
 
 from .test_golden_plans import GOLDEN
 

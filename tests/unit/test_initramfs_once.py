@@ -6,7 +6,7 @@ time; about 75 s each under emulation, minutes with MODULES=most, and only the
 last one is kept.
 """
 
-from backend.runner import RecordingRunner
+from kldload_tui.backend.engine.runner import RecordingRunner
 
 from .test_engine import answers, run
 

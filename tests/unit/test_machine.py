@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.machine import (
+from kldload_tui.backend.machine.model import (
     Disk,
     Machine,
     MachineFileError,
@@ -54,7 +54,7 @@ def test_bundled_machines_round_trip_through_json(tmp_path: Path):
         save_machine(machine, path)
         assert load_machine(path) == machine
         # What we ship is exactly what save writes: no hand-edited drift.
-        shipped = (Path(__file__).parents[2] / "backend" / "machines" / f"{name}.json")
+        shipped = Path(__file__).parents[2] / "backend/machine/descriptions" / f"{name}.json"
         assert json.loads(shipped.read_text()) == json.loads(machine.to_json())
 
 
@@ -73,7 +73,7 @@ def test_server_description_is_realistic():
 
 
 def test_seed_answers_of_the_server_are_valid_answers():
-    from backend.answers_file import parse_answers
+    from kldload_tui.backend.answers.file import parse_answers
 
     m = load_bundled_machine("server-3nvme-usb-seed")
     assert m.seed is not None and m.seed.answers

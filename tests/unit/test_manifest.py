@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from backend.answers import Answers, env_key
-from backend.answers_file import env_text, parse_answers
-from backend.envfile import quote
-from backend.manifest import (
+from kldload_tui.backend.answers.envfile import quote
+from kldload_tui.backend.answers.file import env_text, parse_answers
+from kldload_tui.backend.answers.model import Answers, env_key
+from kldload_tui.backend.target.manifest import (
     MANIFEST_MODE,
     MANIFEST_PATH,
     SECRET_FIELDS,

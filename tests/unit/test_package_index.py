@@ -2,7 +2,13 @@
 
 import pytest
 
-from backend.package_index import PackageIndex, parse_index, parse_request, resolve, unresolved
+from kldload_tui.backend.distros.package_index import (
+    PackageIndex,
+    parse_index,
+    parse_request,
+    resolve,
+    unresolved,
+)
 
 WHERE = "http://127.0.0.1/debian trixie main"
 

@@ -7,7 +7,7 @@ unmount reached the copies, and every install ended with `zpool export` failing
 skips the canmount=noauto boot environment).
 """
 
-from backend.runner import RecordingRunner
+from kldload_tui.backend.engine.runner import RecordingRunner
 
 from .test_engine import answers, run
 

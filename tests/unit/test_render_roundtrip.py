@@ -38,8 +38,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from backend.answer_rules import check_answers
-from backend.answers import (
+from kldload_tui.backend.answers.file import REDACTED, answers_to_env, dump_answers, parse_answers
+from kldload_tui.backend.answers.model import (
     KNOWN_KEYS,
     REQUIRED_KEYS,
     SECRET_FIELDS,
@@ -55,21 +55,12 @@ from backend.answers import (
     Topology,
     env_key,
 )
-from backend.answers_file import REDACTED, answers_to_env, dump_answers, parse_answers
-from backend.answers_summary import summarize
-from backend.distros.debian import DebianBackend
-from backend.distros.debian_config import KEPT_DARKSITE, chpasswd_input
-from backend.manifest import (
-    DEFAULT_PASSWORD,
-    MANIFEST_PATH,
-    SECRET_KEYS,
-    InstallFacts,
-    installer_version,
-    read_manifest,
-    render_manifest,
-)
-from backend.problems import Severity
-from backend.target_files import (
+from kldload_tui.backend.answers.rules import check_answers
+from kldload_tui.backend.answers.summary import summarize
+from kldload_tui.backend.distros.debian import DebianBackend
+from kldload_tui.backend.distros.debian_config import KEPT_DARKSITE, chpasswd_input
+from kldload_tui.backend.problems import Severity
+from kldload_tui.backend.target.files import (
     DHCP_NETWORK_PATH,
     HELD_PACKAGES_PATH,
     LIB_DIR,
@@ -84,6 +75,15 @@ from backend.target_files import (
     system_links,
     template,
     wireguard_config,
+)
+from kldload_tui.backend.target.manifest import (
+    DEFAULT_PASSWORD,
+    MANIFEST_PATH,
+    SECRET_KEYS,
+    InstallFacts,
+    installer_version,
+    read_manifest,
+    render_manifest,
 )
 
 from . import format_parsers as fp

@@ -15,9 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.events import EventLog, OutputLine
-from backend.redact import MASK, Redactor
-from backend.runner import CommandError, CommandResult, PlannedStep, RecordingRunner
+from kldload_tui.backend.engine.events import EventLog, OutputLine
+from kldload_tui.backend.engine.redact import MASK, Redactor
+from kldload_tui.backend.engine.runner import (
+    CommandError,
+    CommandResult,
+    PlannedStep,
+    RecordingRunner,
+)
 
 SECRET = "hunter2-s3cret"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.seal import SEAL_STEPS, SealAction, UnsafeSealTarget, seal_commands
+from kldload_tui.backend.export.seal import SEAL_STEPS, SealAction, UnsafeSealTarget, seal_commands
 
 
 def touch(root: Path, rel: str, text: str = "x\n") -> Path:

@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from backend.answers_file import load_answers
-from backend.engine import InstallOptions, run_install
-from backend.events import EventLog
-from backend.machine import load_bundled_machine
-from backend.redact import MASK
-from backend.runner import RecordingRunner
+from kldload_tui.backend.answers.file import load_answers
+from kldload_tui.backend.engine.core import InstallOptions, run_install
+from kldload_tui.backend.engine.events import EventLog
+from kldload_tui.backend.engine.redact import MASK
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import load_bundled_machine
 
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden"

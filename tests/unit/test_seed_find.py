@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.machine import Machine, load_bundled_machine
-from backend.runner import RecordingRunner
-from backend.seed import (
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import Machine, load_bundled_machine
+from kldload_tui.backend.seed.find import (
     AmbiguousSeeds,
     AnswersFile,
     AnswersUnavailable,

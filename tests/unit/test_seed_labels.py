@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.seed_fs import ACCEPTED_LABELS, FAT_LABEL, ISO_LABEL, is_seed_label
+from kldload_tui.backend.seed.fs import ACCEPTED_LABELS, FAT_LABEL, ISO_LABEL, is_seed_label
 
 
 @pytest.mark.parametrize("label", ["KLDLOADSEED", "KLDLOAD-SEED", "kldloadseed", "kldload-seed",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.machine import Dmi, Machine, Nic
-from backend.seed_url import (
+from kldload_tui.backend.machine.model import Dmi, Machine, Nic
+from kldload_tui.backend.seed.url import (
     FetchError,
     MachineIdentity,
     PlaceholderError,

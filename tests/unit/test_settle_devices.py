@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.distros import distro_backend
-from backend.engine import InstallContext, InstallError, InstallOptions
-from backend.machine import Machine
-from backend.phases.storage import settle_devices
-from backend.runner import RecordingRunner
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.engine.core import InstallContext, InstallError, InstallOptions
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import Machine
+from kldload_tui.backend.phases.storage import settle_devices
 
 from .test_engine import answers, run
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from backend.answers import Topology
-from backend.storage_argv import (
+from kldload_tui.backend.answers.model import Topology
+from kldload_tui.backend.phases.storage_argv import (
     choose_compatibility,
     dataset_specs,
     parse_sgdisk_print,

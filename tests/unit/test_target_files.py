@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.answers import Answers, Distro
-from backend.answers_file import load_answers, parse_answers
-from backend.manifest import InstallFacts
-from backend.target_files import (
+from kldload_tui.backend.answers.file import load_answers, parse_answers
+from kldload_tui.backend.answers.model import Answers, Distro
+from kldload_tui.backend.target.files import (
     DHCP_NETWORK_PATH,
     STATIC_NETWORK_PATH,
     TargetFile,
@@ -27,6 +26,7 @@ from backend.target_files import (
     units_to_enable,
     wireguard_keygen_argv,
 )
+from kldload_tui.backend.target.manifest import InstallFacts
 from tests.unit.answers_helpers import BASE
 
 EXAMPLES = sorted((Path(__file__).parents[2] / "answers-examples").glob("*.env"))
@@ -80,9 +80,9 @@ def test_no_secret_of_an_answers_file_reaches_any_target_file(path: Path):
 
 def test_the_secret_check_would_catch_a_leak(monkeypatch: pytest.MonkeyPatch):
     """Mutation check: were the manifest to forget what is secret, the scan finds it."""
-    import backend.manifest
+    import kldload_tui.backend.target.manifest
 
-    monkeypatch.setattr(backend.manifest, "SECRET_FIELDS", ())
+    monkeypatch.setattr(kldload_tui.backend.target.manifest, "SECRET_FIELDS", ())
     a = answers("".join(f"{k}={v}\n" for k, v in OVERRIDES.items()))
     leaked = [s for f in everything(a) for s in SECRETS.values() if s in f.content]
     assert sorted(leaked) == sorted(SECRETS.values())

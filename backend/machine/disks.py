@@ -1,6 +1,6 @@
 """Which disks may be installed to, and why not: the safety rules of the installer.
 
-`classify` is pure: it judges a `Disk` (from `backend.probe` or a machine file)
+`classify` is pure: it judges a `Disk` (from `kldload_tui.backend.machine.probe` or a machine file)
 against the live system, the seed disk and the profile's minimum size. The
 helpers below find those facts on a running machine: the devices that hold
 the live system, swap in use, imported pools, stable `/dev/disk/by-id` names.
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import humanize
 
-from backend.machine import BY_ID_DIR, Disk, Machine
-from backend.runner import CommandError, LocalRunner, Runner
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner, Runner
+from kldload_tui.backend.machine.model import BY_ID_DIR, Disk, Machine
 
 GIB = 1024**3
 # What each profile needs at least: ESP + a root pool with room for the base

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from backend.answers import (
+from kldload_tui.backend.answers.model import (
     Answers,
     ExportFormat,
     InfraMode,
@@ -21,8 +21,8 @@ from backend.answers import (
     Topology,
     env_key,
 )
-from backend.problems import Problem, Severity
-from backend.validators import split_host_key, usable_addresses
+from kldload_tui.backend.answers.validators import split_host_key, usable_addresses
+from kldload_tui.backend.problems import Problem, Severity
 
 # Passwords that must never reach production silently.
 WELL_KNOWN_PASSWORDS = frozenset({"admin", "changeme", "password"})

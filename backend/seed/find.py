@@ -4,7 +4,7 @@ The order is fixed and the first place that names answers decides; a failure
 there is reported, never skipped over to the next place, so a machine never
 installs from answers other than those its operator pointed at:
 
-1. `--answers PATH|URL` (a URL may hold placeholders, see `backend.seed_url`);
+1. `--answers PATH|URL` (a URL may hold placeholders, see `kldload_tui.backend.seed.url`);
 2. the kernel command line: `kldload.answers=URL`, else `KLDLOAD_ANSWERS_URL=URL`
    (from /proc/cmdline, or the machine description's `kernel_cmdline`);
 3. a seed disk: any block device, removable or not, whole-disk filesystem or
@@ -26,15 +26,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from backend.answers_file import (
+from kldload_tui.backend.answers.file import (
     AnswersResult,
     UnreadableAnswers,
     parse_answers_bytes,
     read_answers_bytes,
 )
-from backend.machine import Machine, SeedDescription
-from backend.runner import CommandError, LocalRunner, Runner
-from backend.seed_fs import (
+from kldload_tui.backend.engine.runner import CommandError, LocalRunner, Runner
+from kldload_tui.backend.machine.model import Machine, SeedDescription
+from kldload_tui.backend.seed.fs import (
     ACCEPTED_LABELS,
     ANSWERS_NAME,
     FAT_TYPES,
@@ -45,7 +45,7 @@ from backend.seed_fs import (
     is_seed_label,
     read_seed_answers,
 )
-from backend.seed_url import (
+from kldload_tui.backend.seed.url import (
     CMDLINE_KEYS,
     DEFAULT_BACKOFF,
     DEFAULT_RETRIES,
@@ -283,7 +283,7 @@ def find_seed_disk(runner: Runner, *, machine: Machine | None = None,
 
 def probe_seed(runner: Runner | None = None, sys_root: Path = Path("/sys")
                ) -> SeedDescription | None:
-    """This machine's seed as a machine description's `seed` (for `backend.probe`).
+    """This machine's seed as a machine description's `seed` (for the prober).
 
     None without a labelled device; a labelled device without answers.env is
     described with `answers` None. Raises `AmbiguousSeeds` and `AnswersUnavailable`.

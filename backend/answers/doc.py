@@ -1,6 +1,6 @@
 """docs/answers.md, generated from the model so the reference cannot drift.
 
-Regenerate with `python -m backend.answers_doc > docs/answers.md`; a test fails
+Regenerate with `python -m kldload_tui.backend.answers.doc > docs/answers.md`; a test fails
 when the committed file differs.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from backend.answers import REQUIRED_KEYS, Answers, env_key, group_of
-from backend.answers_file import env_text
+from kldload_tui.backend.answers.file import env_text
+from kldload_tui.backend.answers.model import REQUIRED_KEYS, Answers, env_key, group_of
 
 _INTRO = """\
 # answers.env reference

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape, quoteattr
 
-from backend.answers import Distro
+from kldload_tui.backend.answers.model import Distro
 
 __all__ = [
     "DEFAULT_CPUS", "DEFAULT_MEMORY_MIB", "GuestOs", "check_descriptor", "guest_os",

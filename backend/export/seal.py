@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from backend.manifest import ANSWERS_COPY_PATH, MANIFEST_PATH
-from backend.target_files import STATIC_NETWORK_PATH, WIREGUARD_DIR
+from kldload_tui.backend.target.files import STATIC_NETWORK_PATH, WIREGUARD_DIR
+from kldload_tui.backend.target.manifest import ANSWERS_COPY_PATH, MANIFEST_PATH
 
 
 class SealAction(StrEnum):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.answers import Answers, Distro, ExportFormat, NetMethod, Topology
+from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat, NetMethod, Topology
 
 FEATURES = (
     ("enable_kvm", "kvm"),

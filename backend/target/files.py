@@ -11,9 +11,9 @@ example `systemctl --root=TARGET enable ...`). Nothing here touches a disk.
 - `service_files`: the kldload units and scripts (firstboot, snapshot and scrub
   timers, package holds), sanoid's policy, the WireGuard interface.
 - `seal_files`: what a golden image gets when it is sealed; what sealing
-  clears is in `backend.seal`.
+  clears is in `kldload_tui.backend.export.seal`.
 
-Units and scripts are package data in `backend/templates/`; `@NAME@`
+Units and scripts are package data in `backend/target/templates/`; `@NAME@`
 placeholders in them are filled here and a leftover one is an error.
 """
 
@@ -25,9 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from backend.answers import Answers, Distro, InfraMode, NetMethod, Profile
-from backend.manifest import MANIFEST_MODE, MANIFEST_PATH, InstallFacts, render_manifest
-from backend.validators import IPAddress, IPNetwork, usable_addresses
+from kldload_tui.backend.answers.model import Answers, Distro, InfraMode, NetMethod, Profile
+from kldload_tui.backend.answers.validators import IPAddress, IPNetwork, usable_addresses
+from kldload_tui.backend.target.manifest import (
+    MANIFEST_MODE,
+    MANIFEST_PATH,
+    InstallFacts,
+    render_manifest,
+)
 
 UNIT_DIR = "usr/lib/systemd/system"
 LIB_DIR = "usr/lib/kldload"
@@ -77,7 +82,7 @@ class UnsupportedDistro(ValueError):
 
 def template(name: str, **values: str) -> str:
     """A template's text with `@KEY@` replaced by `values["key"]`."""
-    text = (resources.files("backend") / "templates" / name).read_text(encoding="utf-8")
+    text = (resources.files(__package__) / "templates" / name).read_text(encoding="utf-8")
     for key, value in values.items():
         text = text.replace(f"@{key.upper()}@", value)
     leftover = _PLACEHOLDER.search(text)
@@ -287,7 +292,9 @@ def cluster_hub(answers: Answers) -> tuple[IPNetwork, IPAddress]:
     that reach here some other way get an InstallError that says so, not a
     TypeError (`hosts()` is a list, not an iterator, for a /31, /32, /127, /128).
     """
-    from backend.engine import InstallError  # the engine imports this module's users
+    from kldload_tui.backend.engine.core import (
+        InstallError,  # the engine imports this module's users
+    )
 
     net = ipaddress.ip_network(answers.cluster_cidr)
     need, have = answers.cluster_size + 1, usable_addresses(net)

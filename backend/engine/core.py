@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from backend.answers import Answers
-from backend.distros import DistroBackend, distro_backend
-from backend.events import (
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.distros import DistroBackend, distro_backend
+from kldload_tui.backend.engine.events import (
     Complete,
     EventSink,
     Failed,
@@ -28,9 +28,9 @@ from backend.events import (
     PhaseFinished,
     PhaseStarted,
 )
-from backend.machine import Machine
-from backend.runner import CommandError, RecordingRunner, Runner
-from backend.targets import WipeTarget
+from kldload_tui.backend.engine.runner import CommandError, RecordingRunner, Runner
+from kldload_tui.backend.machine.model import Machine
+from kldload_tui.backend.machine.targets import WipeTarget
 
 DEFAULT_TARGET = Path("/mnt/kldload")
 DEFAULT_LOG = Path("/var/log/kldload/install.log")
@@ -160,7 +160,7 @@ class Phase(ABC):
 
 def phases() -> list[Phase]:
     """All phases, in order."""
-    from backend.phases import all_phases
+    from kldload_tui.backend.phases import all_phases
 
     return all_phases()
 

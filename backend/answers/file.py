@@ -13,9 +13,8 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from backend import envfile
-from backend.answer_rules import check_answers
-from backend.answers import (
+from kldload_tui.backend.answers import envfile
+from kldload_tui.backend.answers.model import (
     ENV_PREFIX,
     KNOWN_KEYS,
     REQUIRED_KEYS,
@@ -23,8 +22,9 @@ from backend.answers import (
     env_key,
     group_of,
 )
-from backend.problems import Problem, Severity
-from backend.validators import FieldProblem, did_you_mean
+from kldload_tui.backend.answers.rules import check_answers
+from kldload_tui.backend.answers.validators import FieldProblem, did_you_mean
+from kldload_tui.backend.problems import Problem, Severity
 
 MAX_BYTES = 1024 * 1024
 REDACTED = "<redacted>"

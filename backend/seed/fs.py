@@ -26,8 +26,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.answers_file import MAX_BYTES
-from backend.runner import CommandError, Runner
+from kldload_tui.backend.answers.file import MAX_BYTES
+from kldload_tui.backend.engine.runner import CommandError, Runner
 
 ANSWERS_NAME = "answers.env"
 FAT_LABEL = "KLDLOADSEED"
@@ -327,8 +327,8 @@ class SeedTarget:
 
 def check_seed_target(device: str, runner: Runner) -> SeedTarget:
     """Judge `device` (a disk or partition path, symlinks resolved) as a seed target."""
-    from backend.disks import contents_of, find_live_devices
-    from backend.probe import probe_disks
+    from kldload_tui.backend.machine.disks import contents_of, find_live_devices
+    from kldload_tui.backend.machine.probe import probe_disks
 
     path = os.path.realpath(device)
     try:

@@ -3,7 +3,7 @@
 The record of every choice an install was made with, plus facts about the
 install (date, installer version, pool, boot environment, held packages). The
 firstboot script and operators read it; it is written in the answers.env syntax
-(`backend.envfile.quote`) and read by PARSING it (`read_manifest` here, a small
+(`kldload_tui.backend.answers.envfile.quote`) and read by PARSING it (`read_manifest` here, a small
 awk parser in the target), never by sourcing it.
 
 Secrets are not in it at all, not even as a redaction marker: a sealed image
@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 
 from pydantic import SecretStr
 
-from backend import envfile
-from backend.answers import Answers, env_key
-from backend.answers_file import env_text
-from backend.problems import Problem, ProblemsError, Severity
+from kldload_tui.backend.answers import envfile
+from kldload_tui.backend.answers.file import env_text
+from kldload_tui.backend.answers.model import Answers, env_key
+from kldload_tui.backend.problems import Problem, ProblemsError, Severity
 
 MANIFEST_PATH = "etc/kldload/install-manifest.env"
 """Where the manifest lives, relative to the target root."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from backend.problems import Problem, Severity
+from kldload_tui.backend.problems import Problem, Severity
 
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

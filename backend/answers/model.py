@@ -2,7 +2,7 @@
 
 Field names are the variable names without the `KLDLOAD_` prefix, lowercased;
 the env key is the alias. Each field checks its own value; rules that involve
-several fields live in `backend.answer_rules` so that a TUI can hold a
+several fields live in `kldload_tui.backend.answers.rules` so that a TUI can hold a
 half-filled model while the operator is still choosing.
 
 Additions to the seed's reference (documented in docs/answers.md):
@@ -27,8 +27,8 @@ from pydantic import (
     SecretStr,
 )
 
-from backend import validators as v
-from backend.answer_types import (
+from kldload_tui.backend.answers import validators as v
+from kldload_tui.backend.answers.types import (
     DebianSuite,
     Distro,
     ExportFormat,
@@ -40,7 +40,7 @@ from backend.answer_types import (
     StorageMode,
     Topology,
 )
-from backend.validators import FieldProblem
+from kldload_tui.backend.answers.validators import FieldProblem
 
 __all__ = [
     "ENV_PREFIX",
@@ -225,7 +225,7 @@ def _group(name: str) -> dict[str, Any]:
 
 class Answers(BaseModel):
     """Every choice an install needs. Build it from an answers.env with
-    `backend.answers_file.load_answers`, or field by field in the TUI."""
+    `kldload_tui.backend.answers.file.load_answers`, or field by field in the TUI."""
 
     model_config = ConfigDict(
         alias_generator=env_key,

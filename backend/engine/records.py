@@ -1,6 +1,6 @@
 """What commands did and what an install would do: the runner's value types.
 
-Kept apart from `backend.runner` (which re-exports them) so that the runner
+Kept apart from `kldload_tui.backend.engine.runner` (which re-exports them) so that the runner
 module holds only the running.
 """
 

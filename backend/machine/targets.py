@@ -2,7 +2,7 @@
 
 The answers name disks (kernel paths or /dev/disk/by-id links); the machine
 says what those disks are. This module joins the two, exactly (never by
-substring), and applies the safety rules of `backend.disks` before anything
+substring), and applies the safety rules of `kldload_tui.backend.machine.disks` before anything
 touches a disk. The engine's preflight, `plan`, headless mode and the TUI's
 review screen all ask it the same question.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from backend.answers import Answers, env_key
-from backend.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify, size_text
-from backend.machine import Disk, Machine
-from backend.problems import Problem
+from kldload_tui.backend.answers.model import Answers, env_key
+from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify, size_text
+from kldload_tui.backend.machine.model import Disk, Machine
+from kldload_tui.backend.problems import Problem
 
 Role = Literal["root", "data", "special"]
 _KEYS: dict[Role, str] = {

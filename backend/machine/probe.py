@@ -26,7 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.disks import (
+from kldload_tui.backend.engine.runner import LocalRunner, Runner
+from kldload_tui.backend.machine.disks import (
     by_id_links,
     find_live_devices,
     imported_pools,
@@ -35,7 +36,7 @@ from backend.disks import (
     read_swaps,
     synthesise_by_id,
 )
-from backend.machine import (
+from kldload_tui.backend.machine.model import (
     BY_ID_DIR,
     Disk,
     Dmi,
@@ -45,7 +46,6 @@ from backend.machine import (
     SeedDescription,
     resolve_machine,
 )
-from backend.runner import LocalRunner, Runner
 
 Source = Literal["auto", "udev", "lsblk"]
 LSBLK_COLUMNS = ("KNAME", "PATH", "TYPE", "SIZE", "MODEL", "VENDOR", "SERIAL", "WWN", "TRAN",
@@ -400,7 +400,7 @@ def _seed_device(runner: Runner, sys_root: Path, known: set[str]) -> SeedDescrip
     Its answers are left out: they hold passwords, and `kldload-tui probe`
     output is meant to be shared.
     """
-    from backend.seed import scan_seed_devices
+    from kldload_tui.backend.seed.find import scan_seed_devices
 
     candidates, _ = scan_seed_devices(runner, sys_root)
     c = next((c for c in candidates if c.device in known), None)

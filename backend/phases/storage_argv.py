@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from backend.answers import Topology
+from kldload_tui.backend.answers.model import Topology
 
 ESP_SIZE = "+512M"
 ESP_TYPE = "EF00"

@@ -1,6 +1,6 @@
 """A machine as the installer sees it: disks, NICs, firmware, kernel command line.
 
-`backend.probe` fills these models from the running machine; a JSON file in the
+`kldload_tui.backend.machine.probe` fills these models from the running machine; a JSON file in the
 same shape describes a simulated one (`kldload-tui --machine FILE`), which is how
 the demo, the TUI tests and the plan tests run on hosts without spare disks.
 Sizes are bytes (int). Device identities are compared exactly: a path, a
@@ -15,13 +15,13 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from backend.problems import Problem, ProblemsError
+from kldload_tui.backend.problems import Problem, ProblemsError
 
 MACHINE_FORMAT: Final = "kldload-machine/1"
 # Package data next to this module. Not importlib.resources: an editable install
 # made before backend/__init__.py existed maps `backend` as a namespace package,
 # which resources.files() cannot read on Python 3.11.
-MACHINES_DIR = Path(__file__).parent / "machines"
+MACHINES_DIR = Path(__file__).parent / "descriptions"
 BY_ID_DIR = "/dev/disk/by-id/"
 
 DevPath = Annotated[str, Field(pattern=r"^/dev/[^\s/][^\s]*$")]

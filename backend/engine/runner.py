@@ -41,9 +41,9 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal, Self, TextIO
 
-from backend.command_records import CommandError, CommandResult, PlannedStep
-from backend.events import EventSink, OutputLine
-from backend.redact import MASK, Redactor
+from kldload_tui.backend.engine.events import EventSink, OutputLine
+from kldload_tui.backend.engine.records import CommandError, CommandResult, PlannedStep
+from kldload_tui.backend.engine.redact import MASK, Redactor
 
 __all__ = ["MASK", "CommandError", "CommandResult", "LocalRunner", "PlannedStep",
            "RecordingRunner", "Runner"]

@@ -15,7 +15,7 @@ once finished, so a half-written image never carries the final name.
 - raw: a sparse copy of the disk
 
 Verification reads the result back (`verify_export`); uploads are in
-`backend.export_upload`.
+`kldload_tui.backend.export.upload`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from backend.answers import Answers, Distro, ExportFormat
-from backend.export_upload import (
+from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat
+from kldload_tui.backend.engine.runner import Runner
+from kldload_tui.backend.export.ovf import (
+    check_descriptor,
+    manifest_text,
+    ovf_descriptor,
+    parse_manifest,
+    sha256_text,
+)
+from kldload_tui.backend.export.upload import (
     PASSWORD_PROMPT,
     UploadTarget,
     remote_sha256,
@@ -39,14 +47,6 @@ from backend.export_upload import (
     ssh_options,
     upload,
 )
-from backend.ovf import (
-    check_descriptor,
-    manifest_text,
-    ovf_descriptor,
-    parse_manifest,
-    sha256_text,
-)
-from backend.runner import Runner
 
 __all__ = [
     "FORMATS", "MIB", "PASSWORD_PROMPT", "USTAR_MAX_MEMBER", "ExportError", "FormatSpec",

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from backend.answers_file import MAX_BYTES
-from backend.machine import Machine, Nic
-from backend.validators import did_you_mean
+from kldload_tui.backend.answers.file import MAX_BYTES
+from kldload_tui.backend.answers.validators import did_you_mean
+from kldload_tui.backend.machine.model import Machine, Nic
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -191,7 +191,7 @@ def probe_identity(sys_root: Path = Path("/sys"), hostname: str | None = None) -
     """Placeholder values of the running machine, from sysfs."""
     import socket
 
-    from backend.probe import probe_nics
+    from kldload_tui.backend.machine.probe import probe_nics
 
     dmi = sys_root / "class" / "dmi" / "id"
     return _identity(_first_mac(probe_nics(sys_root)),

@@ -41,9 +41,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.answers import Answers
-from backend.runner import Runner
-from backend.validators import FieldProblem, split_host_key
+from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.answers.validators import FieldProblem, split_host_key
+from kldload_tui.backend.engine.runner import Runner
 
 __all__ = ["PASSWORD_PROMPT", "PLAN_KNOWN_HOSTS", "HostKeyError", "UploadTarget",
            "fingerprint", "keyscan_argv", "known_hosts_text", "parse_keyscan",

@@ -1,0 +1,1 @@
+"""Golden images: sealing the target, converting the disk, the OVA descriptor, and the upload."""

@@ -1,0 +1,1 @@
+"""Files written into the installed system: units, scripts, the manifest, initramfs drivers."""
