@@ -2,20 +2,30 @@
 
 The engine's phases are the same for every distribution; what differs (the
 bootstrap tool, package names, where network configuration lives) is asked of
-a `DistroBackend`. Only Debian is implemented; other distributions of the
-seed's list are refused in preflight with a clear message, never half-done.
+a `DistroBackend`. Nothing outside this package names a distribution
+(tests/unit/test_layering.py checks it).
+
+Adding a distribution is adding one module here and touching nothing else: a
+module that defines a `DistroBackend` subclass whose `serves` names Distro
+values is found by `distro_backend` (`backend_classes` imports every module of
+this package; there is no registry to edit). Distributions of the seed's list
+that no module serves are refused in preflight with a clear message, never
+half-done.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from kldload_tui.backend.answers.model import Answers, Distro
 
 if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
+    from kldload_tui.backend.target.files import TargetFile
 
 
 class DistroBackend(ABC):
@@ -23,6 +33,11 @@ class DistroBackend(ABC):
 
     name: str
     supported: bool = True
+    # The KLDLOAD_DISTRO values this backend installs: what makes it found.
+    serves: ClassVar[tuple[Distro, ...]] = ()
+
+    def __init__(self, answers: Answers) -> None:
+        self.answers = answers
 
     @abstractmethod
     def host_tools(self, ctx: InstallContext) -> list[str]:
@@ -57,8 +72,20 @@ class DistroBackend(ABC):
         """The initramfs holds the zfs module and its import scripts."""
 
     @abstractmethod
+    def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
+        """The kernel and the initramfs in the target (absolute paths) that the
+        bootloader loads; each distribution names them its own way."""
+
+    @abstractmethod
     def held_packages(self, ctx: InstallContext) -> list[str]:
         """Kernel, ZFS and bootloader packages: upgraded only deliberately."""
+
+    def hold_files(self) -> list[TargetFile]:
+        """What keeps `held_packages` held on the installed system: a script at
+        /usr/lib/kldload/package-holds, which kldload-firstboot starts through
+        kldload-package-holds.service, and that unit. The mechanism is the package
+        manager's, so it is the backend's; the default holds nothing."""
+        return []
 
     def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
         """Each of `names` (KLDLOAD_EXTRA_PACKAGES) is exactly one package of the
@@ -79,15 +106,17 @@ class UnsupportedDistro(DistroBackend):
 
     supported = False
 
-    def __init__(self, distro: Distro) -> None:
+    def __init__(self, distro: Distro) -> None:  # no answers: nothing here reads them
         self.name = distro.value
 
     def _refuse(self) -> None:
         from kldload_tui.backend.engine.core import InstallError
 
+        names = supported_distros()
+        choose = " or ".join(f"KLDLOAD_DISTRO={n}" for n in names)
         raise InstallError(
             f"KLDLOAD_DISTRO={self.name}: this installer cannot install {self.name} yet "
-            "(supported: debian); choose KLDLOAD_DISTRO=debian")
+            f"(supported: {', '.join(names)}); choose {choose}")
 
     def host_tools(self, ctx: InstallContext) -> list[str]:
         self._refuse()
@@ -115,6 +144,10 @@ class UnsupportedDistro(DistroBackend):
     def verify_initramfs(self, ctx: InstallContext) -> None:
         self._refuse()
 
+    def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
+        self._refuse()
+        return "", ""
+
     def held_packages(self, ctx: InstallContext) -> list[str]:
         self._refuse()
         return []
@@ -123,10 +156,40 @@ class UnsupportedDistro(DistroBackend):
         self._refuse()
 
 
-def distro_backend(answers: Answers) -> DistroBackend:
-    """The backend for the answers' distribution."""
-    if answers.distro is Distro.DEBIAN:
-        from kldload_tui.backend.distros.debian import DebianBackend
+def backend_classes() -> dict[Distro, type[DistroBackend]]:
+    """Each served distribution and its backend, from the modules of this package.
 
-        return DebianBackend(answers)
-    return UnsupportedDistro(answers.distro)
+    Every module here is imported (helpers such as apt_sources serve nothing) and
+    each `DistroBackend` subclass it defines with a non-empty `serves` is taken.
+    Not cached: a scan is a directory listing, and a module added at run time
+    (a test's throwaway backend) is found like any other. Two backends for one
+    distribution are a programming error, reported rather than one silently winning.
+    """
+    found: dict[Distro, type[DistroBackend]] = {}
+    for info in sorted(pkgutil.iter_modules(__path__, f"{__name__}."), key=lambda m: m.name):
+        module = importlib.import_module(info.name)
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and issubclass(cls, DistroBackend)
+                    and cls.__module__ == module.__name__ and cls.serves):
+                continue  # imported from elsewhere, or serving nothing (a base class)
+            for distro in cls.serves:
+                other = found.setdefault(distro, cls)
+                if other is not cls:
+                    raise RuntimeError(f"KLDLOAD_DISTRO={distro.value} is served by both "
+                                       f"{other.__module__}.{other.__qualname__} and "
+                                       f"{cls.__module__}.{cls.__qualname__}")
+    return found
+
+
+def supported_distros() -> list[str]:
+    """The KLDLOAD_DISTRO values some backend installs, in the Distro enum's order."""
+    served = backend_classes()
+    return [d.value for d in Distro if d in served]
+
+
+def distro_backend(answers: Answers) -> DistroBackend:
+    """The backend for the answers' distribution; one that refuses when none serves it."""
+    cls = backend_classes().get(answers.distro)
+    if cls is None:
+        return UnsupportedDistro(answers.distro)
+    return cls(answers)

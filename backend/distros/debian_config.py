@@ -8,14 +8,12 @@ each outcome on disk rather than trusting exit codes.
 from __future__ import annotations
 
 import stat
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from kldload_tui.backend.answers.rules import WELL_KNOWN_PASSWORDS
 from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.target.files import (
     SUDOERS_PATH,
-    TargetFile,
     authorized_keys,
     host_names,
     locale_gen,
@@ -32,17 +30,11 @@ POLICY_RC_D = "/usr/sbin/policy-rc.d"
 KEPT_DARKSITE = "/var/lib/kldload/darksite"
 
 
-def write_files(ctx: InstallContext, files: Sequence[TargetFile]) -> None:
-    """Write `TargetFile`s into the target through the runner."""
-    for f in files:
-        ctx.runner.write_file(ctx.path(f.path), f.content, f.mode)
-
-
 def configure_debian(ctx: InstallContext) -> None:
     """Everything the answers say about the installed system's identity and access."""
     a = ctx.answers
     files = system_files(a)
-    write_files(ctx, files)
+    ctx.write_files(files)
     for link in system_links(a):
         ctx.run(["ln", "-sfn", link.target, str(ctx.path(link.path))])
     ctx.chroot(["systemctl", "enable", *units_to_enable(files)])

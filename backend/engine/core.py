@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.distros import DistroBackend, distro_backend
@@ -31,6 +32,9 @@ from kldload_tui.backend.engine.events import (
 from kldload_tui.backend.engine.runner import CommandError, RecordingRunner, Runner
 from kldload_tui.backend.machine.model import Machine
 from kldload_tui.backend.machine.targets import WipeTarget
+
+if TYPE_CHECKING:
+    from kldload_tui.backend.target.files import TargetFile
 
 DEFAULT_TARGET = Path("/mnt/kldload")
 DEFAULT_LOG = Path("/var/log/kldload/install.log")
@@ -55,11 +59,11 @@ class InstallOptions:
 
     `consent_to_wipe`: disks that hold data may be wiped (a typed confirmation
     in the TUI; headless passes `answers.force_wipe`). `darksite`: a local apt
-    repository to install from, found by the front end. `live_root`: where the
-    live system's /etc is read from (tests point it at a fixture). `reprobe`:
-    on a real run, probe the disks again and stop if they are not the planned
-    ones. `export_dir`: where golden images are written; `export_name` replaces
-    the default image name (like the seed's KEXPORT_NAME).
+    repository to install from (the launcher finds the live medium's).
+    `live_root`: where the live system's /etc is read from (tests point it at a
+    fixture). `reprobe`: on a real run, probe the disks again and stop if they
+    are not the planned ones. `export_dir`: where golden images are written;
+    `export_name` replaces the default image name (like the seed's KEXPORT_NAME).
     """
 
     dry_run: bool = False
@@ -124,6 +128,11 @@ class InstallContext:
     def path(self, inside: str) -> Path:
         """A path inside the target: `/etc/hostname` -> `/mnt/kldload/etc/hostname`."""
         return self.target / inside.lstrip("/")
+
+    def write_files(self, files: Iterable[TargetFile]) -> None:
+        """Write `TargetFile`s (paths relative to the target root) through the runner."""
+        for f in files:
+            self.runner.write_file(self.path(f.path), f.content, f.mode)
 
     def run(self, argv: list[str], **kwargs: object) -> str:
         """Run through the runner and return stdout (raises on failure)."""

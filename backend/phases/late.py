@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from kldload_tui.backend.answers.envfile import parse_env
 from kldload_tui.backend.answers.file import REDACTED, dump_answers
 from kldload_tui.backend.answers.model import ExportFormat
-from kldload_tui.backend.distros.debian_config import write_files
 from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
 from kldload_tui.backend.export.seal import SEAL_STEPS, seal_commands
 from kldload_tui.backend.target.files import (
@@ -51,12 +50,12 @@ class Services(Phase):
     title = "install kldload's services and timers"
 
     def run(self, ctx: InstallContext) -> None:
-        files = service_files(ctx.answers, install_facts(ctx))
-        write_files(ctx, files)
+        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files())
+        ctx.write_files(files)
         ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
 
     def verify(self, ctx: InstallContext) -> None:
-        files = service_files(ctx.answers, install_facts(ctx))
+        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files())
         for f in files:
             if not ctx.path(f.path).is_file() or _mode(ctx, f.path) != f.mode:
                 raise VerifyError(f"/{f.path} is missing or not mode {f.mode:04o}")
@@ -73,7 +72,7 @@ class Manifest(Phase):
     title = "write the install manifest and the answers used"
 
     def run(self, ctx: InstallContext) -> None:
-        write_files(ctx, manifest_files(ctx.answers, install_facts(ctx)))
+        ctx.write_files(manifest_files(ctx.answers, install_facts(ctx)))
         text = dump_answers(ctx.answers, redact=True,
                             header=["The answers this machine was installed with."])
         ctx.runner.write_file(ctx.path(ANSWERS_COPY), text, 0o600)
@@ -118,7 +117,7 @@ class Seal(Phase):
             for argv in seal_commands(ctx.target):
                 ctx.run(argv)
         files = seal_files()
-        write_files(ctx, files)
+        ctx.write_files(files)
         ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
 
     def verify(self, ctx: InstallContext) -> None:

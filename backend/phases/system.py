@@ -82,8 +82,8 @@ class Bootloader(Phase):
         ctx.runner.write_file(ctx.path(f"{ESP_MOUNT}/loader/loader.conf"),
                               "timeout 3\nconsole-mode keep\neditor no\n")
         kver = ctx.kernel_version or "KERNEL-VERSION"
-        ctx.chroot(["kernel-install", "add", kver, f"/boot/vmlinuz-{kver}",
-                    f"/boot/initrd.img-{kver}"])
+        kernel, initrd = ctx.distro.boot_files(ctx)  # each distribution names them its way
+        ctx.chroot(["kernel-install", "add", kver, kernel, initrd])
         if self._efivars(ctx):
             disk = next(t.disk.path for t in ctx.targets if t.role != "special")
             label = ctx.answers.bootloader_id

@@ -6,13 +6,17 @@ example `systemctl --root=TARGET enable ...`). Nothing here touches a disk.
 
 - `manifest_files`: the install manifest and the held-packages list.
 - `system_files`: hostname, hosts, locale, time zone, keyboard, sudoers and
-  the systemd-networkd configuration (Debian and Ubuntu); `system_links` gives
-  the /etc/localtime symlink.
+  the systemd-networkd configuration, where the Debian family reads them (a
+  distribution backend writes them when they fit); `system_links` gives the
+  /etc/localtime symlink.
 - `service_files`: the kldload units and scripts (firstboot, snapshot and scrub
-  timers, package holds), sanoid's policy, the WireGuard interface.
+  timers), the package holds the distribution backend supplies, sanoid's
+  policy, the WireGuard interface.
 - `seal_files`: what a golden image gets when it is sealed; what sealing
   clears is in `kldload_tui.backend.export.seal`.
 
+What differs between distributions (which packages to hold and how) is the
+distribution backend's (`kldload_tui.backend.distros`), never decided here.
 Units and scripts are package data in `backend/target/templates/`; `@NAME@`
 placeholders in them are filled here and a leftover one is an error.
 """
@@ -25,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from kldload_tui.backend.answers.model import Answers, Distro, InfraMode, NetMethod, Profile
+from kldload_tui.backend.answers.model import Answers, InfraMode, NetMethod, Profile
 from kldload_tui.backend.answers.validators import IPAddress, IPNetwork, usable_addresses
 from kldload_tui.backend.target.manifest import (
     MANIFEST_MODE,
@@ -42,7 +46,6 @@ STATIC_NETWORK_PATH = "etc/systemd/network/10-kldload-static.network"
 DHCP_NETWORK_PATH = "etc/systemd/network/20-kldload-dhcp.network"
 WIREGUARD_DIR = "etc/wireguard"
 WIREGUARD_PORT = 51820
-APT_DISTROS = frozenset({Distro.DEBIAN, Distro.UBUNTU})
 
 _PLACEHOLDER = re.compile(r"@[A-Z_]+@")
 _SCRIPTS = ("firstboot", "manifest-get", "snapshot")
@@ -76,10 +79,6 @@ class TargetLink:
     target: str
 
 
-class UnsupportedDistro(ValueError):
-    """Raised for a distribution whose system files are not written here."""
-
-
 def template(name: str, **values: str) -> str:
     """A template's text with `@KEY@` replaced by `values["key"]`."""
     text = (resources.files(__package__) / "templates" / name).read_text(encoding="utf-8")
@@ -99,40 +98,21 @@ def units_to_enable(files: Iterable[TargetFile]) -> list[str]:
     return list(seen)
 
 
-def default_held_packages(distro: Distro, *, zfs_module: str = "zfs-dkms",
-                          bootloader: Sequence[str] = (), arch: str = "amd64"
-                          ) -> tuple[str, ...]:
-    """Kernel, ZFS and bootloader packages to hold on an apt distro.
-
-    `zfs_module` is the package that provides the ZFS kernel module (DKMS, or
-    a prebuilt module package). Pass only installed packages to the facts:
-    the holds are read back and a missing one fails the service.
-    """
-    if distro is Distro.DEBIAN:
-        base = [f"linux-image-{arch}", zfs_module, "zfsutils-linux", "zfs-initramfs"]
-        if zfs_module == "zfs-dkms":
-            base.append(f"linux-headers-{arch}")  # DKMS builds against them
-    elif distro is Distro.UBUNTU:
-        # Ubuntu builds ZFS into its kernels: no module package to keep in step.
-        base = ["linux-generic", "linux-image-generic", "zfsutils-linux", "zfs-initramfs"]
-    else:
-        raise UnsupportedDistro(f"package holds use apt-mark: not available on {distro}")
-    return tuple(dict.fromkeys((*base, *bootloader)))
-
-
 # -- manifest ---------------------------------------------------------------
 
 def manifest_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
     """The install manifest (mode 0600, no secrets) and the held-packages list.
 
     The list is a file of its own because sealing deletes the manifest and a
-    clone must still hold the same packages.
+    clone must still hold the same packages. The names are the distribution
+    backend's (`DistroBackend.held_packages`), given in `facts`.
     """
     held = "".join(f"{name}\n" for name in facts.held_packages)
     return [
         TargetFile(MANIFEST_PATH, render_manifest(answers, facts), MANIFEST_MODE),
+        # How they are held is the package manager's business: the backend's hold files.
         TargetFile(HELD_PACKAGES_PATH,
-                   "# Packages kldload-package-holds keeps held (apt-mark hold), one per line.\n"
+                   "# Packages kldload-package-holds keeps held (from upgrades), one per line.\n"
                    "# Upgrade them together and deliberately, after a snapshot.\n" + held),
     ]
 
@@ -140,10 +120,11 @@ def manifest_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
 # -- system configuration -----------------------------------------------------
 
 def system_files(answers: Answers) -> list[TargetFile]:
-    """Identity, locale, admin sudo rule and network for Debian and Ubuntu."""
-    if answers.distro not in APT_DISTROS:
-        raise UnsupportedDistro(f"system files are written for Debian and Ubuntu, not "
-                                f"{answers.distro}")
+    """Identity, locale, admin sudo rule and network, at the Debian family's paths.
+
+    Only a distribution backend writes these (in its `configure`), so one whose
+    system reads other files simply does not call this.
+    """
     short, fqdn = host_names(answers)
     hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
     return [
@@ -222,16 +203,22 @@ def network_file(answers: Answers) -> TargetFile:
 
 # -- services -------------------------------------------------------------------
 
-def service_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
-    """The kldload units and scripts, sanoid's policy and the WireGuard interface.
+def service_files(answers: Answers, facts: InstallFacts,
+                  holds: Sequence[TargetFile] | None = None) -> list[TargetFile]:
+    """The kldload units and scripts, the package holds, sanoid's policy and the
+    WireGuard interface.
 
     Only kldload-firstboot.service is enabled by the engine; firstboot enables
     the timers, WireGuard and the package holds on the machine itself, so a
-    clone of a sealed image gets them too.
+    clone of a sealed image gets them too. `holds` are the distribution
+    backend's (`DistroBackend.hold_files`); None asks the backend that serves
+    `answers.distro`, for callers without an install context.
     """
-    if answers.distro not in APT_DISTROS:
-        raise UnsupportedDistro(f"kldload services are written for Debian and Ubuntu, not "
-                                f"{answers.distro}")
+    if holds is None:
+        # Imported here: the backends import this module.
+        from kldload_tui.backend.distros import distro_backend
+
+        holds = distro_backend(answers).hold_files()
     pool = facts.pool
     files = [TargetFile(f"{LIB_DIR}/{name}", template(name, pool=pool), 0o755)
              for name in _SCRIPTS]
@@ -239,11 +226,7 @@ def service_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:
         enable = ["kldload-firstboot.service"] if unit == "kldload-firstboot.service" else []
         files.append(TargetFile(f"{UNIT_DIR}/{unit}", template(unit, pool=pool),
                                 units_to_enable=enable))
-    files += [
-        TargetFile(f"{LIB_DIR}/package-holds", template("package-holds"), 0o755),
-        TargetFile(f"{UNIT_DIR}/kldload-package-holds.service",
-                   template("kldload-package-holds.service")),
-    ]
+    files += holds
     if answers.profile in (Profile.SERVER, Profile.DESKTOP):
         files.append(TargetFile("etc/sanoid/sanoid.conf", template("sanoid.conf", pool=pool)))
     if answers.wireguard:

@@ -76,7 +76,8 @@ class InstallFacts:
     """What the engine knows about this install beyond the answers.
 
     `held_packages` are the installed kernel, ZFS and bootloader packages that
-    kldload-package-holds keeps back (see `target_files.default_held_packages`).
+    kldload-package-holds keeps back, as the distribution backend names them
+    (`DistroBackend.held_packages`).
     """
 
     pool: str

@@ -10,12 +10,16 @@ import pytest
 
 from kldload_tui.backend.answers.file import load_answers, parse_answers
 from kldload_tui.backend.answers.model import Answers, Distro
+from kldload_tui.backend.distros.apt_holds import (
+    apt_hold_files,
+    debian_held_packages,
+    ubuntu_held_packages,
+)
 from kldload_tui.backend.target.files import (
     DHCP_NETWORK_PATH,
+    LIB_DIR,
     STATIC_NETWORK_PATH,
     TargetFile,
-    UnsupportedDistro,
-    default_held_packages,
     install_files,
     manifest_files,
     seal_files,
@@ -213,25 +217,26 @@ def test_wireguard_keygen_argv_is_constant():
     assert "umask 077" in argv[4] and "wg genkey > /etc/wireguard/wg0.key.new" in argv[4]
 
 
-def test_package_holds_need_apt():
+def test_package_holds_are_the_distribution_backends():
+    holds = f"{LIB_DIR}/package-holds"
+    # Debian's backend holds with apt-mark; asked for when no holds are given.
+    assert holds in by_path(service_files(answers(), FACTS))
+    assert "apt-mark hold" in by_path(apt_hold_files())[holds].content
+    # A distribution no backend serves holds nothing: no apt-mark script for it.
     rocky = answers(base="KLDLOAD_DISTRO=rocky\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=h\n")
-    with pytest.raises(UnsupportedDistro):
-        service_files(rocky, FACTS)
-    with pytest.raises(UnsupportedDistro):
-        system_files(rocky)
+    assert holds not in by_path(service_files(rocky, FACTS))
+    assert holds not in by_path(service_files(answers(), FACTS, holds=()))
     assert [f.path for f in manifest_files(rocky, FACTS)] == [
         "etc/kldload/install-manifest.env", "etc/kldload/held-packages"]
 
 
 def test_held_packages():
-    assert default_held_packages(Distro.DEBIAN, bootloader=("systemd-boot",)) == (
+    assert debian_held_packages(bootloader=("systemd-boot",)) == (
         "linux-image-amd64", "zfs-dkms", "zfsutils-linux", "zfs-initramfs",
         "linux-headers-amd64", "systemd-boot")
-    prebuilt = default_held_packages(Distro.DEBIAN, zfs_module="zfs-modules-6.1.0-57-amd64")
+    prebuilt = debian_held_packages(zfs_module="zfs-modules-6.1.0-57-amd64")
     assert "zfs-modules-6.1.0-57-amd64" in prebuilt and "linux-headers-amd64" not in prebuilt
-    assert "zfs-dkms" not in default_held_packages(Distro.UBUNTU)
-    with pytest.raises(UnsupportedDistro):
-        default_held_packages(Distro.ARCH)
+    assert "zfs-dkms" not in ubuntu_held_packages()
     held = by_path(manifest_files(answers(), FACTS))["etc/kldload/held-packages"].content
     assert [x for x in held.splitlines() if not x.startswith("#")] == [
         "linux-image-amd64", "zfs-dkms"]
