@@ -20,6 +20,7 @@ from textual.worker import Worker, WorkerState
 from kldload_tui import exitcodes
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.machine.model import Machine
+from kldload_tui.backend.session import Prefill, Session
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.dialogs import ConfirmQuit, ErrorDialog
 from kldload_tui.screens.disks import DisksScreen
@@ -30,7 +31,6 @@ from kldload_tui.screens.identity import IdentityScreen
 from kldload_tui.screens.network import NetworkScreen
 from kldload_tui.screens.progress import ProgressScreen
 from kldload_tui.screens.review import ReviewScreen
-from kldload_tui.screens.session import Prefill, Session
 from kldload_tui.screens.topology import TopologyScreen
 from kldload_tui.screens.welcome import WelcomeScreen
 

@@ -21,8 +21,8 @@ from textual.widgets import Footer, Input
 
 from kldload_tui.backend.answers.model import Answers, field_for_key
 from kldload_tui.backend.problems import Severity
+from kldload_tui.backend.session import Session
 from kldload_tui.screens.form import Checker, FormField
-from kldload_tui.screens.session import Session
 from kldload_tui.screens.widgets import ChoiceList, StatusLine, StepHeader, Tick
 
 

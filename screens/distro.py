@@ -37,17 +37,17 @@ class DistroScreen(StepScreen):
         with Horizontal(id="distro-columns"):
             with Vertical(id="distro-left"):
                 yield Label("Distribution", classes="distro-heading")
-                yield ChoiceList([(d.value, d.value) for d in Distro], distro.value,
-                                 id="choice-distro")
+                yield ChoiceList("distro", [(d.value, d.value) for d in Distro], distro.value)
             with Vertical(id="distro-right"):
                 yield Label("Profile", classes="distro-heading")
                 yield ChoiceList(
+                    "profile",
                     [(p.value, f"{PROFILE_TEXT[p]:<24}disk of "
                       f"{size_text(PROFILE_MIN_SIZE_BYTES[p.value])} or more") for p in Profile],
-                    values["profile"].value, id="choice-profile")
+                    values["profile"].value)
                 yield Label("Debian suite", classes="distro-heading", id="suite-heading")
-                yield ChoiceList([(s.value, s.value) for s in DebianSuite],
-                                 values["debian_suite"].value, id="choice-debian_suite")
+                yield ChoiceList("debian_suite", [(s.value, s.value) for s in DebianSuite],
+                                 values["debian_suite"].value)
                 yield self.field("release", "Release", placeholder="e.g. 9")
 
     def on_mount(self) -> None:
@@ -59,7 +59,7 @@ class DistroScreen(StepScreen):
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
         super().on_choice_list_changed(event)
-        name = (event.choice_list.id or "").removeprefix("choice-")
+        name = event.choice_list.field_name
         self.keep(name, event.value)
         if name == "distro":
             self._show_release()

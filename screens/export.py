@@ -7,9 +7,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Label
 
 from kldload_tui.backend.answers.model import ExportFormat, FinishAction
+from kldload_tui.backend.session import defaults
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
-from kldload_tui.screens.session import defaults
 from kldload_tui.screens.widgets import ChoiceList
 
 FORMAT_TEXT = {
@@ -43,12 +43,14 @@ class ExportScreen(StepScreen):
             with Horizontal(id="export-choices"):
                 with Vertical(classes="export-column"):
                     yield Label("Golden image", classes="export-heading")
-                    yield ChoiceList([(f.value, FORMAT_TEXT[f]) for f in ExportFormat],
-                                     v["export_format"].value, id="choice-export_format")
+                    yield ChoiceList("export_format",
+                                     [(f.value, FORMAT_TEXT[f]) for f in ExportFormat],
+                                     v["export_format"].value)
                 with Vertical(classes="export-column"):
                     yield Label("When done", classes="export-heading")
-                    yield ChoiceList([(f.value, FINISH_TEXT[f]) for f in FinishAction],
-                                     v["finish_action"].value, id="choice-finish_action")
+                    yield ChoiceList("finish_action",
+                                     [(f.value, FINISH_TEXT[f]) for f in FinishAction],
+                                     v["finish_action"].value)
             yield Label("Upload with scp (optional)", classes="export-heading")
             yield self.field("export_scp_host", "Host", placeholder="e.g. images.example.org")
             yield self.field("export_scp_host_key", "Host key",
@@ -66,7 +68,7 @@ class ExportScreen(StepScreen):
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
         super().on_choice_list_changed(event)
-        name = (event.choice_list.id or "").removeprefix("choice-")
+        name = event.choice_list.field_name
         self.keep(name, event.value)
         if name == "export_format":
             self._scp_fields()

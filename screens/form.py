@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
-from kldload_tui.screens.session import FieldCheck, check_value
+from kldload_tui.backend.session import FieldCheck, check_value
 from kldload_tui.screens.widgets import Plain
 
 Checker = Callable[[str], FieldCheck]

@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Label, OptionList
 
+from kldload_tui.backend.session import FieldCheck
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
-from kldload_tui.screens.session import FieldCheck
 
 # The list shows a few rows; typing narrows it faster than scrolling through hundreds.
 MAX_ZONES_SHOWN = 50

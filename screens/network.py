@@ -36,10 +36,10 @@ class NetworkScreen(StepScreen):
         with VerticalScroll(id="network-scroll"), Horizontal(id="network-columns"):
             with Vertical(classes="network-column"):
                 yield Label("Method", classes="network-heading")
-                yield ChoiceList([(m.value, m.value) for m in NetMethod],
-                                 values["net_method"].value, id="choice-net_method")
+                yield ChoiceList("net_method", [(m.value, m.value) for m in NetMethod],
+                                 values["net_method"].value)
                 yield Label("Interface", classes="network-heading")
-                yield ChoiceList(choices, iface, id="choice-net_iface")
+                yield ChoiceList("net_iface", choices, iface)
             with Vertical(classes="network-column"):
                 yield Label("Static addressing", classes="network-heading")
                 yield self.field("net_ip", "Address", placeholder="e.g. 10.0.1.50")
@@ -54,7 +54,7 @@ class NetworkScreen(StepScreen):
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
         super().on_choice_list_changed(event)
-        name = (event.choice_list.id or "").removeprefix("choice-")
+        name = event.choice_list.field_name
         self.keep(name, event.value)
         if name == "net_method":
             self._static_fields()

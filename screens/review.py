@@ -7,8 +7,6 @@ so it passes `kldload-tui validate` and replays headless to the same plan.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -20,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 
-from kldload_tui.backend.answers.file import dump_answers
+from kldload_tui.backend.answers.file import dump_answers, save_answers
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.machine.disks import size_text
 from kldload_tui.backend.machine.targets import TargetCheck, WipeTarget, check_targets
@@ -40,25 +38,6 @@ ASKED_ON = {"distro": "Distribution", "disk": "Disks", "hostname": "Identity"}
 def answers_text(answers: Answers, *, redact: bool) -> str:
     """answers.env as kldload-tui writes it (`redact` masks the secrets for the screen)."""
     return dump_answers(answers, redact=redact, header=HEADER)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` with mode 0600, atomically (a temp file renamed over it).
-
-    The file holds passwords: it is never, even briefly, readable by others.
-    """
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def wipe_table(targets: list[WipeTarget]) -> Table:
@@ -165,11 +144,8 @@ class ReviewScreen(StepScreen):
         self.app.push_screen(SaveAnswers(default, self._writer(answers)), self._saved)
 
     def _writer(self, answers: Answers) -> Callable[[Path], None]:
-        text = answers_text(answers, redact=False)
-
         def write(path: Path) -> None:
-            write_private(path, text)
-            self._saved_text = text
+            self._saved_text = save_answers(path, answers, header=HEADER)
 
         return write
 

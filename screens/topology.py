@@ -7,7 +7,6 @@ so an operator sees what a mirror costs before choosing it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -19,39 +18,18 @@ from kldload_tui.backend.answers.model import Topology
 from kldload_tui.backend.answers.rules import MIN_DISKS
 from kldload_tui.backend.machine.disks import size_text
 from kldload_tui.backend.machine.model import Disk
+from kldload_tui.backend.phases.storage_argv import usable_bytes
+from kldload_tui.backend.session import FieldCheck
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
-from kldload_tui.screens.session import FieldCheck
 from kldload_tui.screens.widgets import ChoiceList, Plain, Tick
 
-MIB = 1024**2
-# Each pool disk gives up 1 MiB of alignment and a 512 MiB ESP before ZFS gets
-# the rest (backend/phases/storage_argv.py partitions them so).
-ESP_BYTES = 513 * MIB
 TOPOLOGY_TEXT = {
     Topology.SINGLE: "single: one disk, no redundancy",
     Topology.MIRROR: "mirror: 2+ disks, all copies of one another",
     Topology.RAIDZ1: "raidz1: 3+ disks, survives one failure",
     Topology.MIRROR_STRIPE: "mirror-stripe: 4, 6... disks, striped mirror pairs",
 }
-
-
-def usable_bytes(topology: Topology, sizes: Sequence[int]) -> int | None:
-    """Approximate usable bytes of a pool, or None when there are too few disks.
-
-    From the smallest disk, less its ESP: single = one disk, mirror = one disk,
-    raidz1 = n-1 disks, mirror-stripe = n/2 disks. ZFS's own overhead (metadata,
-    the slop space) is not subtracted: the number is an upper bound.
-    """
-    n = len(sizes)
-    if n < MIN_DISKS[topology] or (topology is Topology.MIRROR_STRIPE and n % 2):
-        return None
-    smallest = max(min(sizes) - ESP_BYTES, 0)
-    if topology is Topology.RAIDZ1:
-        return (n - 1) * smallest
-    if topology is Topology.MIRROR_STRIPE:
-        return (n // 2) * smallest
-    return smallest
 
 
 def _tick_id(prefix: str, disk: Disk) -> str:
@@ -77,8 +55,8 @@ class TopologyScreen(StepScreen):
         with VerticalScroll(id="topology-scroll"), Horizontal(id="topology-columns"):
             with Vertical(classes="topology-column"):
                 yield Label("Layout", classes="topology-heading")
-                yield ChoiceList([(t.value, TOPOLOGY_TEXT[t]) for t in Topology],
-                                 values["zfs_topology"].value, id="choice-zfs_topology")
+                yield ChoiceList("zfs_topology", [(t.value, TOPOLOGY_TEXT[t]) for t in Topology],
+                                 values["zfs_topology"].value)
                 yield Plain("", id="topology-target")
                 yield Label("More data disks (mirror, raidz1, mirror-stripe)",
                             classes="topology-heading")
@@ -154,7 +132,7 @@ class TopologyScreen(StepScreen):
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
         super().on_choice_list_changed(event)
-        self.keep("zfs_topology", event.value)
+        self.keep(event.choice_list.field_name, event.value)
         self._recompute()
 
     # Encryption -------------------------------------------------------------------

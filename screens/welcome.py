@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 
 from kldload_tui.backend.machine.disks import size_text
 from kldload_tui.backend.problems import Severity
+from kldload_tui.backend.session import Session
 from kldload_tui.screens.base import StepScreen
-from kldload_tui.screens.session import Session
 from kldload_tui.screens.widgets import Plain
 
 LABEL_WIDTH = 9

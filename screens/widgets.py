@@ -64,7 +64,8 @@ class ChoiceList(Widget, can_focus=True):
     """A one-of-many choice where the cursor is the choice: up/down changes the value.
 
     Unlike a radio set there is no separate "highlighted but not chosen" state,
-    which an operator cannot see without colour.
+    which an operator cannot see without colour. `field_name` is the answers field
+    it sets; its id is `choice-<field_name>` unless given.
     """
 
     DEFAULT_CSS = """
@@ -98,9 +99,11 @@ class ChoiceList(Widget, can_focus=True):
         def control(self) -> ChoiceList:
             return self.choice_list
 
-    def __init__(self, choices: Sequence[tuple[str, str]], value: str | None = None, *,
-                 id: str | None = None, disabled: bool = False) -> None:
-        super().__init__(id=id, disabled=disabled)
+    def __init__(self, field_name: str, choices: Sequence[tuple[str, str]],
+                 value: str | None = None, *, id: str | None = None,
+                 disabled: bool = False) -> None:
+        super().__init__(id=id or f"choice-{field_name}", disabled=disabled)
+        self.field_name = field_name
         self.choices = list(choices)
         values = [v for v, _ in self.choices]
         self.set_reactive(ChoiceList.index, values.index(value) if value in values else 0)

@@ -6,6 +6,8 @@ rules across values, each with its line. A file is never executed.
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,7 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.validators import FieldProblem, did_you_mean
+from kldload_tui.backend.engine.runner import LocalRunner
 from kldload_tui.backend.problems import Problem, Severity
 
 MAX_BYTES = 1024 * 1024
@@ -206,7 +209,8 @@ def _partial(data: dict[str, Any], failed: set[str]) -> Answers | None:
 
 
 def answers_to_env(answers: Answers) -> dict[str, str]:
-    """Each key and its value as written in answers.env (secrets in clear)."""
+    """Every key and its value as answers.env holds it (secrets in clear): what
+    `dump_answers` writes, unquoted, and what `. answers.env` sets in a shell."""
     out: dict[str, str] = {}
     for name in Answers.model_fields:
         out[env_key(name)] = env_text(getattr(answers, name))
@@ -237,6 +241,7 @@ def dump_answers(
     lines = [f"# {h}" for h in header]
     if redact:
         lines.append(f"# Secrets are replaced by {REDACTED}: set them before replaying this file.")
+    values = answers_to_env(answers)
     defaults = {name: f.default for name, f in Answers.model_fields.items()}
     group = None
     for name in Answers.model_fields:
@@ -249,8 +254,25 @@ def dump_answers(
             if lines:
                 lines.append("")
             lines.append(f"# -- {group}")
-        text = env_text(value)
+        text = values[key]
         if redact and isinstance(value, SecretStr) and text:
             text = REDACTED
         lines.append(f"{key}={envfile.quote(text)}")
     return "\n".join(lines) + "\n"
+
+
+def save_answers(path: Path, answers: Answers, *, header: Iterable[str] = ()) -> str:
+    """Write answers.env to `path` as `dump_answers` makes it (secrets in clear) and
+    return the text written.
+
+    The file holds passwords: the runner writes it atomically with mode 0600, so it
+    is never, even briefly, readable by others. A missing directory is an error
+    (`FileNotFoundError`), not created: a mistyped path must not grow directories.
+    """
+    directory = path.parent
+    if not directory.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(directory))
+    text = dump_answers(answers, header=header)
+    with LocalRunner() as runner:
+        runner.write_file(path, text, 0o600, secret=True)
+    return text

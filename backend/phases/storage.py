@@ -15,8 +15,10 @@ from kldload_tui.backend.answers.model import Topology
 from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
 from kldload_tui.backend.machine.targets import WipeTarget
 from kldload_tui.backend.phases.storage_argv import (
+    ESP_BYTES,
     ESP_PARTNUM,
     ESP_TYPE,
+    MIB,
     SPECIAL_PARTNUM,
     ZFS_PARTNUM,
     ZFS_TYPE,
@@ -99,8 +101,10 @@ class Partition(Phase):
             if _boots(t):
                 esp = table[0]
                 size = (esp.end_sector - esp.start_sector + 1) * 512
-                if not 500 * 2**20 <= size <= 520 * 2**20:
-                    raise VerifyError(f"{t.disk.path}: the ESP has {size} bytes, planned 512 MiB")
+                # sgdisk aligns partition ends: a few MiB either way is the plan kept.
+                if abs(size - ESP_BYTES) > 12 * MIB:
+                    raise VerifyError(f"{t.disk.path}: the ESP has {size} bytes, planned "
+                                      f"{ESP_BYTES // MIB} MiB")
 
 
 class Pool(Phase):

@@ -7,18 +7,26 @@ and the engine all see the same commands.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kldload_tui.backend.answers.model import Topology
+from kldload_tui.backend.answers.rules import MIN_DISKS
 
-ESP_SIZE = "+512M"
+MIB = 1024**2
+# A disk that may boot: 1 MiB of alignment, the ESP, then ZFS to the end.
+ESP_START_BYTES = 1 * MIB
+ESP_BYTES = 512 * MIB
+ZFS_START_BYTES = ESP_START_BYTES + ESP_BYTES
+ESP_START = f"{ESP_START_BYTES // MIB}M"
+ESP_SIZE = f"+{ESP_BYTES // MIB}M"
 ESP_TYPE = "EF00"
 ZFS_TYPE = "BF00"
 ESP_PARTNUM = 1
 ZFS_PARTNUM = 2
 SPECIAL_PARTNUM = 1
 
-# Pool properties every kldload pool gets (DESIGN.md "The engine").
+# Pool and root dataset properties every kldload pool gets; no answer changes them.
 POOL_OPTIONS = ("ashift=12", "autotrim=on")
 ROOT_FS_OPTIONS = (
     "compression=lz4", "acltype=posixacl", "xattr=sa", "dnodesize=auto",
@@ -47,8 +55,8 @@ def partition_argv(disk: str, *, with_esp: bool) -> list[str]:
     """One sgdisk call: an ESP (on disks that may boot) and the rest for ZFS."""
     argv = ["sgdisk"]
     if with_esp:
-        argv += [f"--new={ESP_PARTNUM}:1M:{ESP_SIZE}", f"--typecode={ESP_PARTNUM}:{ESP_TYPE}",
-                 f"--change-name={ESP_PARTNUM}:EFI"]
+        argv += [f"--new={ESP_PARTNUM}:{ESP_START}:{ESP_SIZE}",
+                 f"--typecode={ESP_PARTNUM}:{ESP_TYPE}", f"--change-name={ESP_PARTNUM}:EFI"]
         num = ZFS_PARTNUM
     else:
         num = SPECIAL_PARTNUM
@@ -96,6 +104,45 @@ def vdev_args(topology: Topology, data: list[str], special: list[str]) -> list[s
     if special:
         args += ["special", *(["mirror"] if len(special) > 1 else []), *special]
     return args
+
+
+def disks_worth(vdevs: Sequence[str]) -> int:
+    """How many disks' worth of space the vdev part of `zpool create` holds.
+
+    Read the way zpool reads it: a mirror keeps one member's worth, a raidz1 all
+    but one, a plain disk its own; special vdevs hold metadata and do not count.
+    """
+    groups: list[list[str]] = []  # [kind, member, ...]; a plain disk has kind ""
+    for arg in vdevs:
+        if arg == "special":
+            break
+        if arg in ("mirror", "raidz1"):
+            groups.append([arg])
+        elif groups and groups[-1][0]:
+            groups[-1].append(arg)
+        else:
+            groups.append(["", arg])
+    worth = 0
+    for kind, *members in groups:
+        worth += 1 if kind == "mirror" else len(members) - 1 if kind == "raidz1" else len(members)
+    return worth
+
+
+def usable_bytes(topology: Topology, disk_sizes: Sequence[int]) -> int | None:
+    """Approximate usable bytes of a root pool on disks of these sizes, or None when
+    the answers rules refuse that many disks for `topology`.
+
+    Every pool disk gives `ZFS_START_BYTES` (alignment and the ESP) to
+    `partition_argv`, and ZFS sizes each vdev by its smallest member, so the
+    smallest disk's ZFS partition times the disks' worth of `vdev_args`. ZFS's own
+    overhead (metadata, the slop space) is not subtracted: the number is an upper bound.
+    """
+    n = len(disk_sizes)
+    if (n < MIN_DISKS[topology] or (topology is Topology.SINGLE and n > 1)
+            or (topology is Topology.MIRROR_STRIPE and n % 2)):
+        return None
+    smallest = max(min(disk_sizes) - ZFS_START_BYTES, 0)
+    return disks_worth(vdev_args(topology, [str(i) for i in range(n)], [])) * smallest
 
 
 def zpool_create_argv(pool: str, *, altroot: str, topology: Topology, data: list[str],

@@ -6,7 +6,7 @@ import pytest
 
 from kldload_tui.backend.answers.model import Topology
 from kldload_tui.backend.machine.disks import size_text
-from kldload_tui.screens.topology import ESP_BYTES, usable_bytes
+from kldload_tui.backend.phases.storage_argv import ZFS_START_BYTES, usable_bytes
 from tests.tui.conftest import SIZE, field_message, fill, goto, screen_text, status_text
 
 NVME0 = "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456A"
@@ -20,11 +20,11 @@ TB = 1000204886016
     (Topology.MIRROR_STRIPE, [TB] * 4, 2),
 ])
 def test_usable_bytes_counts_from_the_smallest_disk_less_the_esp(topology, sizes, disks_worth):
-    assert usable_bytes(topology, sizes) == disks_worth * (TB - ESP_BYTES)
+    assert usable_bytes(topology, sizes) == disks_worth * (TB - ZFS_START_BYTES)
 
 
 def test_usable_bytes_uses_the_smallest_disk():
-    assert usable_bytes(Topology.MIRROR, [TB, 500 * 1024**3]) == 500 * 1024**3 - ESP_BYTES
+    assert usable_bytes(Topology.MIRROR, [TB, 500 * 1024**3]) == 500 * 1024**3 - ZFS_START_BYTES
 
 
 @pytest.mark.parametrize(("topology", "n"), [
@@ -48,7 +48,7 @@ async def test_capacity_follows_layout_and_disks(make_app):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await _at_topology(pilot, app)
-        one = size_text(TB - ESP_BYTES)
+        one = size_text(TB - ZFS_START_BYTES)
         assert f"Usable: about {one} (single; approximate" in _capacity(app)
         await pilot.press("down")  # mirror, no second disk yet
         assert "mirror needs 2 or more disks" in _capacity(app)
@@ -57,7 +57,7 @@ async def test_capacity_follows_layout_and_disks(make_app):
         await pilot.press("shift+tab", "down")  # raidz1 with two disks: not enough
         assert "raidz1 needs 3 or more disks" in _capacity(app)
         await pilot.press("tab", "tab", "space")  # second data disk
-        assert f"about {size_text(2 * (TB - ESP_BYTES))} (raidz1;" in _capacity(app)
+        assert f"about {size_text(2 * (TB - ZFS_START_BYTES))} (raidz1;" in _capacity(app)
 
 
 async def test_a_layout_without_enough_disks_is_refused_by_the_rules(make_app):

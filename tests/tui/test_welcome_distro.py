@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
-from kldload_tui.screens.session import Prefill
+from kldload_tui.backend.session import Prefill
 from tests.tui.conftest import SIZE, WIDE, field_message, fill, goto, screen_text, status_text
 
 

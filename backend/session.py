@@ -1,9 +1,11 @@
-"""What a TUI session holds while the operator fills in the answers.
+"""What a front end holds while the operator fills in the answers.
 
-Textual-free on purpose: the screens read and write a `Session`, and the tests
-can check it without running an app. Every value is checked by the answers
-model the headless mode uses (`kldload_tui.backend.answers.model.Answers`); nothing here
-restates a rule, it only asks the model and the cross-field rules.
+Front-end state, kept in the backend (and Textual-free) so that any front end,
+the TUI or a web or API one, edits answers the same way: the screens read and
+write a `Session`, and the tests can check it without running an app. Every
+value is checked by the answers model the headless mode uses
+(`kldload_tui.backend.answers.model.Answers`); nothing here restates a rule, it
+only asks the model and the cross-field rules.
 """
 
 from __future__ import annotations
