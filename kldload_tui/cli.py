@@ -10,7 +10,7 @@ from types import ModuleType
 
 from kldload_tui import __version__
 from kldload_tui.commands import COMMAND_MODULES
-from kldload_tui.exitcodes import USAGE
+from kldload_tui.exitcodes import INVALID, MACHINE_FILE, USAGE
 
 
 def _load_commands() -> list[ModuleType]:
@@ -87,4 +87,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kldload-tui: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        known = _reported(err)
+        if known is None:
+            raise
+        return known
     return status
+
+
+def _reported(err: Exception) -> int | None:
+    """Errors any command may raise, reported here once: their exit status, or None."""
+    # Imported now, not at the top: `--help` stays light, and the command that
+    # raised one of these has loaded its module already.
+    from kldload_tui.backend.engine.launcher import LaunchRefused
+    from kldload_tui.backend.engine.runner import CommandError
+    from kldload_tui.backend.machine.model import MachineFileError
+    from kldload_tui.problem_print import print_problems
+
+    if isinstance(err, MachineFileError):
+        print_problems(err.problems)
+        return MACHINE_FILE
+    if isinstance(err, LaunchRefused):
+        # The front door refuses first (`_front_door`); this is the launcher's backstop.
+        print(f"kldload-tui: {err}", file=sys.stderr)
+        return USAGE
+    if isinstance(err, CommandError):
+        # Outside an install (which reports its own): probing this machine or
+        # reading a seed failed; the command, its exit code and output say why.
+        print(f"kldload-tui: {err}", file=sys.stderr)
+        return INVALID
+    return None

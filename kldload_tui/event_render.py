@@ -3,7 +3,6 @@ or a pipe, JSON lines for machines. Every front end renders the same events."""
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import TextIO
 
@@ -18,26 +17,25 @@ from kldload_tui.backend.engine.events import (
     Progress,
     event_to_json,
 )
+from kldload_tui.terminal import on_serial_console
 
-SERIAL_PREFIXES = ("/dev/ttyS", "/dev/ttyAMA", "/dev/ttyUSB", "/dev/hvc", "/dev/console")
-PLAIN_TERMS = {"", "dumb", "vt100", "vt102", "vt220"}
-
-
-def on_serial_console(stream: TextIO) -> bool:
-    """True for a serial line (slow, often no colour) rather than a local terminal."""
-    try:
-        name = os.ttyname(stream.fileno())
-    except (OSError, ValueError):
-        return False
-    return name.startswith(SERIAL_PREFIXES) or os.environ.get("TERM", "") in PLAIN_TERMS
+# A serial console gets a progress line when the phase has moved on this much,
+# or this many seconds after the last one: never a line per Progress event.
+PROGRESS_POINTS = 0.05
+PROGRESS_SECONDS = 10.0
 
 
 class PlainRenderer:
-    """One line per event, nothing but ASCII: serial consoles and log files."""
+    """One line per event, nothing but ASCII: serial consoles and log files.
+
+    Progress is thinned out: a line when the phase has moved on by
+    `PROGRESS_POINTS` or `PROGRESS_SECONDS` have passed since the last one.
+    """
 
     def __init__(self, out: TextIO = sys.stdout, *, show_output: bool = True) -> None:
         self.out = out
         self.show_output = show_output
+        self._progress: Progress | None = None  # the last one printed
 
     def __call__(self, event: Event) -> None:
         line = self.line(event)
@@ -56,7 +54,7 @@ class PlainRenderer:
         if isinstance(event, OutputLine):
             return f"    {event.text}" if self.show_output and event.text.strip() else None
         if isinstance(event, Progress):
-            return f"    {event.phase}: {event.fraction:.0%} {event.message}"
+            return self._progress_line(event)
         if isinstance(event, PhaseFinished):
             return f"[{event.index}] {event.name}: done in {event.seconds:.1f}s"
         if isinstance(event, Failed):
@@ -69,6 +67,17 @@ class PlainRenderer:
         if isinstance(event, Complete):
             return f"kldload: complete: {event.message}"
         return None
+
+    def _progress_line(self, event: Progress) -> str | None:
+        last = self._progress
+        if last is not None and last.phase == event.phase:
+            seconds = (event.timestamp - last.timestamp).total_seconds()
+            # (less a hair, so that 0.10 + 0.05 reaches 0.15 in floating point)
+            if event.fraction < last.fraction + PROGRESS_POINTS - 1e-9 and (
+                    seconds < PROGRESS_SECONDS):
+                return None
+        self._progress = event
+        return f"    {event.phase}: {event.fraction:.0%} {event.message}"
 
 
 class JsonRenderer:
@@ -97,8 +106,9 @@ class RichRenderer:
         line = self.plain.line(event)
         if line is None:
             return
-        style = {PhaseStarted: "bold", OutputLine: "dim", PhaseFinished: "green",
-                 Failed: "bold red", Complete: "bold green"}.get(type(event), "")
+        style = {PhaseStarted: "bold", OutputLine: "dim", Progress: "cyan",
+                 PhaseFinished: "green", Failed: "bold red",
+                 Complete: "bold green"}.get(type(event), "")
         self.console.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
 
 

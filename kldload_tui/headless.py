@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from kldload_tui import exitcodes
 
 if TYPE_CHECKING:
-    from kldload_tui.backend.engine.runner import Runner
+    from kldload_tui.backend.engine.launcher import InstallRun, Launch
 
 
 def _err(text: str) -> None:
@@ -27,24 +27,17 @@ def _err(text: str) -> None:
 def run_headless(args: argparse.Namespace) -> int:
     """Install from the answers found; see the module docstring."""
     from kldload_tui.backend.answers.summary import summarize
-    from kldload_tui.backend.distros.debian import darksite_path
-    from kldload_tui.backend.engine.core import DEFAULT_LOG, InstallOptions, run_install
-    from kldload_tui.backend.engine.runner import LocalRunner, RecordingRunner
-    from kldload_tui.backend.machine.model import MachineFileError, SeedDescription, resolve_machine
-    from kldload_tui.backend.machine.probe import probe_machine
+    from kldload_tui.backend.engine.launcher import Launch
+    from kldload_tui.backend.machine.probe import machine_for
     from kldload_tui.backend.machine.targets import check_targets
-    from kldload_tui.backend.seed.find import NoAnswersFound, SeedDisk, SeedError, find_answers
+    from kldload_tui.backend.seed.find import NoAnswersFound, SeedError, find_answers, record_seed
     from kldload_tui.event_render import renderer_for
+    from kldload_tui.problem_print import print_problems
 
-    probe_runner = LocalRunner()
+    described = args.machine is not None
+    machine = machine_for(args.machine)
     try:
-        machine = resolve_machine(args.machine) if args.machine else probe_machine(probe_runner)
-    except MachineFileError as err:
-        _err(str(err))
-        return exitcodes.USAGE if err.unreadable else exitcodes.INVALID
-    try:
-        found = find_answers(args.answers, machine=machine if args.machine else None,
-                             runner=probe_runner)
+        found = find_answers(args.answers, machine=machine if described else None)
     except SeedError as err:
         missing = isinstance(err, NoAnswersFound)
         if missing and sys.stdin.isatty() and sys.stdout.isatty():
@@ -56,57 +49,48 @@ def run_headless(args: argparse.Namespace) -> int:
         return exitcodes.USAGE if missing else exitcodes.INVALID
     result = found.result
     print(f"answers: {found.source.describe()}")
-    for p in result.problems:
-        prefix = "" if p.severity == "error" else "warning: "
-        print(prefix + p.render(), file=sys.stderr if p.severity == "error" else sys.stdout)
+    print_problems(result.problems)
     where = found.source.describe()
     if result.answers is None:
         _err(f"the answers are invalid ({len(result.errors)} error(s)); nothing was touched")
         return exitcodes.INVALID
     answers = result.answers
-    if isinstance(found.source, SeedDisk) and machine.seed is None:
-        # The seed disk must never be a target: the machine must know which it is.
-        machine = machine.model_copy(update={"seed": SeedDescription(
-            device=found.source.device, label=found.source.label,
-            filesystem=found.source.filesystem)})
+    # The seed disk must never be a target: the machine must know which it is.
+    machine = record_seed(machine, found.source)
 
     for label, text in summarize(answers).items():
         print(f"  {label:<9} {text}")
     check = check_targets(answers, machine, consent=answers.force_wipe)
     if not check.ok:
-        for p in check.problems:
-            print(result.locate(p).render(), file=sys.stderr)
+        print_problems(result.locate(p) for p in check.problems)
         _err(f"refusing to install from {where}; nothing was touched")
         return exitcodes.INVALID
     for t in check.targets:
         print(f"  wipe      {t.describe()}")
 
-    # A dry run changes nothing, a log in /tmp included, unless --log asks for one.
-    log = Path(args.log) if args.log else (None if args.dry_run else DEFAULT_LOG)
-    render = renderer_for(json_lines=args.json_events)
-    runner: Runner = (RecordingRunner if args.dry_run else LocalRunner)(log_path=log, sink=render)
-    options = InstallOptions(dry_run=args.dry_run, consent_to_wipe=answers.force_wipe,
-                             log_path=log, darksite=darksite_path(),
-                             reprobe=not args.machine)
-    with runner:
-        outcome = run_install(answers, machine, runner=runner, sink=render, options=options)
-        if not outcome.ok:
+    launch = Launch(answers, machine, dry_run=args.dry_run, consent=answers.force_wipe,
+                    log=Path(args.log) if args.log else None, described=described)
+    with launch.start(renderer_for(json_lines=args.json_events)) as install:
+        if not install.run().ok:
             return exitcodes.INVALID
-        return _finish_action(answers.finish_action.value, runner, dry_run=args.dry_run)
+        return _finish_action(launch, install)
 
 
-def _finish_action(action: str, runner: Runner, *, dry_run: bool) -> int:
+def _finish_action(launch: Launch, install: InstallRun) -> int:
     """Reboot or power off as answered; a dry run only says what it would do."""
+    from kldload_tui.backend.engine.launcher import FINISH_DELAY_SECONDS, finish_action
     from kldload_tui.backend.engine.runner import CommandError
-    if action == "none":
+
+    step = launch.finish_step()
+    if step is None:
         return exitcodes.OK
-    if dry_run:
-        print(f"kldload: would {action} now (dry run)")
+    if not step.execute:
+        print(f"kldload: would {step.action} now (dry run)")
         return exitcodes.OK
-    print(f"kldload: {action} in 5 seconds")
+    print(f"kldload: {step.action} in {FINISH_DELAY_SECONDS} seconds")
     try:
-        runner.run(["sleep", "5"])
-        runner.run(["systemctl", action])
+        # Through the install's runner: logged, and the log is still open.
+        finish_action(step, runner=install.runner, delay=FINISH_DELAY_SECONDS)
     except CommandError as err:
-        _err(f"installed and verified, but {action} failed: {err}")
+        _err(f"installed and verified, but {step.action} failed: {err}")
     return exitcodes.OK

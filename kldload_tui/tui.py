@@ -9,55 +9,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kldload_tui import exitcodes
+from kldload_tui.terminal import on_console, on_serial_line
 
 if TYPE_CHECKING:
     from kldload_tui.backend.machine.model import Machine
-    from kldload_tui.screens.session import Prefill
+    from kldload_tui.backend.session import Prefill
 
 DEMO_MACHINE = "server-3nvme-usb-seed"
-# Terminals whose fonts lack box and block glyphs, or that have no colour.
-CONSOLE_TERMS = frozenset({"linux", "vt52", "vt100", "vt102", "vt220", "vt320", "ansi",
-                           "dumb"})
-SERIAL_TTY = re.compile(r"^/dev/(ttyS|ttyUSB|ttyACM|ttyAMA|ttymxc|hvc|ttysclp)\d*")
 # Milliseconds Textual waits after ESC for the rest of a key's sequence; a
 # serial link at 9600-115200 baud can split an arrow key over a longer gap.
 SERIAL_ESCDELAY = "250"
 
-
-def _tty_name() -> str:
-    try:
-        return os.ttyname(sys.stdin.fileno())
-    except OSError:
-        return ""
-
-
-def on_serial_line(tty: str | None = None) -> bool:
-    """True when stdin is a serial port (or a hypervisor console)."""
-    return SERIAL_TTY.match(_tty_name() if tty is None else tty) is not None
-
-
-def on_console(term: str | None = None, tty: str | None = None) -> bool:
-    """True on the Linux console, a serial line, or a terminal type without Unicode boxes."""
-    term = os.environ.get("TERM", "") if term is None else term
-    return term in CONSOLE_TERMS or on_serial_line(tty)
+__all__ = ["DEMO_MACHINE", "on_console", "on_serial_line", "prefill_for", "run_tui"]
 
 
 def _machine(args: argparse.Namespace) -> Machine:
-    from kldload_tui.backend.machine.model import load_bundled_machine, resolve_machine
+    from kldload_tui.backend.machine.model import load_bundled_machine
+    from kldload_tui.backend.machine.probe import machine_for
 
-    if args.machine:
-        return resolve_machine(args.machine)
-    if args.demo:
+    if args.demo and not args.machine:
         return load_bundled_machine(DEMO_MACHINE)
-    from kldload_tui.backend.machine.probe import probe_machine
-
-    return probe_machine()
+    return machine_for(args.machine)
 
 
 def prefill_for(args: argparse.Namespace, machine: Machine, *,
@@ -72,10 +49,9 @@ def prefill_for(args: argparse.Namespace, machine: Machine, *,
     a discovery failure is shown on the welcome screen instead, since the operator
     can answer by hand.
     """
-    from kldload_tui.backend.machine.model import SeedDescription
-    from kldload_tui.backend.seed.find import NoAnswersFound, SeedDisk, SeedError, find_answers
+    from kldload_tui.backend.seed.find import NoAnswersFound, SeedError, find_answers, record_seed
     from kldload_tui.backend.seed.url import is_url
-    from kldload_tui.screens.session import Prefill
+    from kldload_tui.backend.session import Prefill
 
     if args.answers and is_url(args.answers):
         # Retries can take a while; say what is happening before the screen appears.
@@ -91,12 +67,8 @@ def prefill_for(args: argparse.Namespace, machine: Machine, *,
         if args.answers:
             raise
         return Prefill(source="none used", error=str(err)), machine
-    source = found.source
-    if isinstance(source, SeedDisk) and machine.seed is None:
-        machine = machine.model_copy(update={"seed": SeedDescription(
-            device=source.device, label=source.label, filesystem=source.filesystem)})
     text = found.data.decode("utf-8-sig", errors="replace")
-    return Prefill.from_text(text, source.describe()), machine
+    return Prefill.from_text(text, found.source.describe()), record_seed(machine, found.source)
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -106,16 +78,15 @@ def run_tui(args: argparse.Namespace) -> int:
         os.environ.setdefault("ESCDELAY", SERIAL_ESCDELAY)
     # Textual and everything that needs it load from here on.
     from kldload_tui.app import build_app
-    from kldload_tui.backend.engine.runner import CommandError
-    from kldload_tui.backend.machine.model import MachineFileError
     from kldload_tui.backend.seed.find import SeedError
 
     described = bool(args.machine or args.demo)
     try:
         machine = _machine(args)
         prefill, machine = prefill_for(args, machine, described=described)
-    except (MachineFileError, SeedError, CommandError) as err:
-        # Before the TUI starts: plain text on the terminal, and a status for scripts.
+    except SeedError as err:
+        # Before the TUI starts: plain text on the terminal, and a status for scripts
+        # (an unusable description or a failed probe is reported by the CLI, as for all).
         print(f"kldload-tui: {err}", file=sys.stderr)
         return exitcodes.USAGE
     app = build_app(machine=machine, answers=prefill, demo=args.demo, dry_run=args.dry_run,

@@ -14,7 +14,6 @@ import re
 import subprocess
 import threading
 from functools import partial
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from textual.app import ComposeResult
@@ -27,14 +26,7 @@ from textual.widgets import Footer, Log
 from textual.worker import Worker, WorkerState
 
 from kldload_tui.backend.answers.model import Answers, FinishAction
-from kldload_tui.backend.distros.debian import darksite_path
-from kldload_tui.backend.engine.core import (
-    DEFAULT_LOG,
-    PHASES,
-    InstallOptions,
-    InstallOutcome,
-    run_install,
-)
+from kldload_tui.backend.engine.core import PHASES, InstallOutcome, run_install
 from kldload_tui.backend.engine.events import (
     Complete,
     Event,
@@ -44,8 +36,9 @@ from kldload_tui.backend.engine.events import (
     PhaseStarted,
     Progress,
 )
-from kldload_tui.backend.engine.runner import CommandError, LocalRunner, RecordingRunner, Runner
-from kldload_tui.screens.session import Session
+from kldload_tui.backend.engine.launcher import FinishStep, Launch, finish_action
+from kldload_tui.backend.engine.runner import CommandError, RecordingRunner, Runner
+from kldload_tui.backend.session import Session
 from kldload_tui.screens.widgets import Plain, StatusLine, StepHeader, TextBar
 
 State = Literal["idle", "running", "stopping", "failed", "complete"]
@@ -55,14 +48,6 @@ MARKS: dict[PhaseState, str] = {"pending": "[  ]", "running": "[>>]", "done": "[
 TAIL_CHUNK = 64 * 1024
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+Z ")
 LOG_LINES = 500
-
-
-def install_log_path(session: Session) -> Path | None:
-    """Where this install logs: `--log`, else the system log; a dry run keeps no log unless
-    asked (its record is the plan, exactly what `kldload-tui plan` prints)."""
-    if session.log_path is not None:
-        return session.log_path
-    return None if session.dry_run else DEFAULT_LOG
 
 
 class ProgressScreen(Screen[None]):
@@ -90,7 +75,12 @@ class ProgressScreen(Screen[None]):
         super().__init__()
         self.session = session
         self.answers = answers
-        self.log_path = install_log_path(session)
+        # The launcher decides the runner, the log, the options and the darksite, as it
+        # does for headless mode: consent as typed on Review, or KLDLOAD_FORCE_WIPE.
+        self.launch = Launch(answers, session.machine, dry_run=session.dry_run,
+                             consent=session.consent_to_wipe or answers.force_wipe,
+                             log=session.log_path, described=session.described)
+        self.log_path = self.launch.log_path
         self.phases: dict[str, PhaseState] = dict.fromkeys(PHASES, "pending")
         self.seconds: dict[str, float] = {}
         self.runner: Runner | None = None
@@ -121,16 +111,6 @@ class ProgressScreen(Screen[None]):
 
     # Running ----------------------------------------------------------------------
 
-    def options(self) -> InstallOptions:
-        """How the engine runs, as headless mode runs it: dry for the demo and --dry-run,
-        consent as typed on Review, the live medium's darksite, and no re-probe of a
-        machine that is only a description."""
-        return InstallOptions(dry_run=self.session.dry_run,
-                              consent_to_wipe=self.session.consent_to_wipe
-                              or self.answers.force_wipe,
-                              log_path=self.log_path, darksite=darksite_path(),
-                              reprobe=not self.session.described)
-
     def start(self) -> None:
         """Start (or restart) the install in a thread worker."""
         self._cancel = threading.Event()
@@ -154,17 +134,11 @@ class ProgressScreen(Screen[None]):
         def sink(event: Event) -> None:
             self.app.call_from_thread(self._apply, event)
 
-        runner: Runner
-        if self.session.dry_run:
-            runner = RecordingRunner(log_path=self.log_path, sink=sink)
-        else:
-            runner = LocalRunner(log_path=self.log_path, sink=sink)
-        self.runner = runner
-        try:
-            return run_install(self.answers, self.session.machine, runner=runner, sink=sink,
-                               options=self.options(), cancel=self._cancel)
-        finally:
-            runner.close()
+        # The engine is named here so that tests script it by replacing this module's
+        # `run_install`; everything else about the run is the launcher's.
+        with self.launch.start(sink, engine=run_install) as install:
+            self.runner = install.runner
+            return install.run(self._cancel)
 
     def _apply(self, event: Event) -> None:
         """One engine event, on the UI thread."""
@@ -312,20 +286,19 @@ class ProgressScreen(Screen[None]):
 
     def action_finish(self, action: str) -> None:
         """Reboot or power off; in a dry run, only say what would happen."""
-        argv = ["systemctl", action]
-        if self.session.dry_run:
-            self.query_one(StatusLine).show_note(
-                f"Dry run: would run {' '.join(argv)}; nothing is executed.")
+        step = self.launch.finish_step(action)
+        if step is None:
             return
-        self.app.run_worker(partial(self._power, argv), name="power", thread=True,
+        if not step.execute:
+            self.query_one(StatusLine).show_note(
+                f"Dry run: would run {' '.join(step.argv)}; nothing is executed.")
+            return
+        self.app.run_worker(partial(self._power, step), name="power", thread=True,
                             exit_on_error=False)
 
-    def _power(self, argv: list[str]) -> None:
-        """Reboot or power off through the runner (logged like every command)."""
-        runner = LocalRunner(log_path=self.log_path)
+    def _power(self, step: FinishStep) -> None:
+        """Reboot or power off, logged like every command (off the UI thread: it blocks)."""
         try:
-            runner.run(argv)
+            finish_action(step)
         except CommandError as err:
             self.app.call_from_thread(self.query_one(StatusLine).show_error, str(err))
-        finally:
-            runner.close()

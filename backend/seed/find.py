@@ -281,29 +281,6 @@ def find_seed_disk(runner: Runner, *, machine: Machine | None = None,
     return SeedDisk(cand.device, cand.label, cand.filesystem), data, empty + notes
 
 
-def probe_seed(runner: Runner | None = None, sys_root: Path = Path("/sys")
-               ) -> SeedDescription | None:
-    """This machine's seed as a machine description's `seed` (for the prober).
-
-    None without a labelled device; a labelled device without answers.env is
-    described with `answers` None. Raises `AmbiguousSeeds` and `AnswersUnavailable`.
-    """
-    runner = runner or LocalRunner()
-    candidates, _ = scan_seed_devices(runner, sys_root)
-    seeds, _ = _read_seeds(candidates, runner)
-    if len(seeds) > 1:
-        raise AmbiguousSeeds([f"seed disks: {', '.join(c.device for c, _ in seeds)}"],
-                             [c.device for c, _ in seeds])
-    if seeds:
-        cand, data = seeds[0]
-        return SeedDescription(device=cand.device, label=cand.label, filesystem=cand.filesystem,
-                               answers=data.decode("utf-8", errors="replace"))
-    if candidates:
-        c = candidates[0]
-        return SeedDescription(device=c.device, label=c.label, filesystem=c.filesystem)
-    return None
-
-
 def _fetch(template: str, via: Literal["argument", "cmdline"], key: str | None,
            machine: Machine | None, sys_root: Path, timeout: float, retries: int,
            backoff: float) -> tuple[AnswersUrl, bytes]:
@@ -400,6 +377,16 @@ def find_answers(answers: str | None = None, *, machine: Machine | None = None,
             notes += found_notes
     result = parse_answers_bytes(data, source=source.name, interactive=interactive)
     return FoundAnswers(source, data, result, tuple(notes))
+
+
+def record_seed(machine: Machine, source: AnswersSource) -> Machine:
+    """`machine`, knowing the seed disk the answers came from, so that the disk is
+    never offered as a target. Unchanged (the same object) when the answers came
+    from elsewhere, or the machine already names its seed."""
+    if not isinstance(source, SeedDisk) or machine.seed is not None:
+        return machine
+    return machine.model_copy(update={"seed": SeedDescription(
+        device=source.device, label=source.label, filesystem=source.filesystem)})
 
 
 def source_json(source: AnswersSource) -> dict[str, Any]:

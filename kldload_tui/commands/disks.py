@@ -56,16 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_machine_or_probe(args: argparse.Namespace) -> Machine | int:
-    """The machine to work on, or an exit status after printing why there is none."""
+    """The machine to work on, or an exit status after printing why there is none
+    (an unusable description is left to the CLI, which reports it for every command)."""
     from kldload_tui.backend.engine.runner import CommandError
-    from kldload_tui.backend.machine.model import MachineFileError
     from kldload_tui.backend.machine.probe import machine_for
 
     try:
         return machine_for(args.machine, source=args.source)
-    except MachineFileError as err:
-        print(str(err), file=sys.stderr)
-        return exitcodes.USAGE if err.unreadable else exitcodes.INVALID
     except CommandError as err:
         print(f"kldload-tui: cannot probe this machine: {err}", file=sys.stderr)
         return exitcodes.INVALID
@@ -152,7 +149,7 @@ def report(machine: Machine, verdicts: dict[str, Verdict], min_size: int,
 
 
 def run(args: argparse.Namespace) -> int:
-    """List disks; exit 0 when listed, 1/2 when the machine could not be read."""
+    """List disks; exit 0 when listed, 1 when this machine could not be probed."""
     from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, classify_machine
 
     machine = load_machine_or_probe(args)

@@ -20,7 +20,6 @@ from kldload_tui.commands.disks import parse_size
 
 if TYPE_CHECKING:
     from kldload_tui.backend.answers.file import AnswersResult
-    from kldload_tui.backend.machine.model import Machine
 
 NAME = "seed"
 HELP = "find the answers as an install would (seed find), or write a seed disk (seed make)"
@@ -30,7 +29,8 @@ Order: --answers PATH|URL, then the kernel command line (kldload.answers=URL,
 else KLDLOAD_ANSWERS_URL=URL), then a seed disk: a block device labelled
 KLDLOADSEED or KLDLOAD-SEED (any case) holding answers.env. URLs may hold
 ${mac}, ${mac_dashed}, ${serial}, ${uuid} and ${hostname}.
-Exit 0 found and valid, 1 invalid or two seed disks, 2 none found or unreadable.
+Exit 0 found and valid, 1 invalid or two seed disks, 2 none found or unreadable,
+3 the --machine description unusable.
 """
 MAKE_EPILOG = """\
 An image is FAT without a partition table (label KLDLOADSEED), or ISO9660
@@ -104,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_result(name: str, result: AnswersResult, summary: dict[str, str]) -> None:
-    for p in result.errors:
-        print(p.render(), file=sys.stderr)
+    from kldload_tui.problem_print import print_problems
+
+    print_problems(result.errors)
     if result.ok:
         print(f"{name}: valid")
         for label, text in summary.items():
@@ -113,24 +114,12 @@ def _print_result(name: str, result: AnswersResult, summary: dict[str, str]) -> 
     else:
         n = len(result.errors)
         print(f"{name}: invalid ({n} error{'s' if n != 1 else ''})", file=sys.stderr)
-    for p in result.warnings:
-        print(f"warning: {p.render()}", file=sys.stderr)
-
-
-def _load_machine(spec: str | None) -> Machine | int | None:
-    from kldload_tui.backend.machine.model import MachineFileError, resolve_machine
-
-    if spec is None:
-        return None
-    try:
-        return resolve_machine(spec)
-    except MachineFileError as err:
-        print(str(err), file=sys.stderr)
-        return exitcodes.USAGE if err.unreadable else exitcodes.INVALID
+    print_problems(result.warnings)
 
 
 def _find(args: argparse.Namespace) -> int:
     from kldload_tui.backend.answers.summary import summarize
+    from kldload_tui.backend.machine.model import resolve_machine
     from kldload_tui.backend.seed.find import (
         AmbiguousSeeds,
         NoAnswersFound,
@@ -139,9 +128,9 @@ def _find(args: argparse.Namespace) -> int:
         source_json,
     )
 
-    machine = _load_machine(args.machine)
-    if isinstance(machine, int):
-        return machine
+    # Without a description, discovery looks at this machine itself: probing it first
+    # would make its seed disk one "from the machine description".
+    machine = resolve_machine(args.machine) if args.machine is not None else None
     try:
         found = find_answers(args.answers, machine=machine, timeout=args.timeout,
                              retries=max(args.retries, 0))
@@ -194,7 +183,8 @@ def _make(args: argparse.Namespace) -> int:
         parse_answers_bytes,
         read_answers_bytes,
     )
-    from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+    from kldload_tui.backend.engine.launcher import tool_runner
+    from kldload_tui.backend.engine.runner import CommandError
     from kldload_tui.backend.seed.fs import (
         DEFAULT_IMAGE_BYTES,
         FAT_LABEL,
@@ -206,6 +196,7 @@ def _make(args: argparse.Namespace) -> int:
         make_iso_image,
         write_fat_device,
     )
+    from kldload_tui.problem_print import print_problems
 
     if args.iso and (args.device or args.size is not None):
         print("kldload-tui seed make: --iso makes an image only, and its size follows its "
@@ -221,9 +212,8 @@ def _make(args: argparse.Namespace) -> int:
         _print_result(str(args.answers), result, {})
         print("nothing written", file=sys.stderr)
         return exitcodes.INVALID
-    for p in result.warnings:
-        print(f"warning: {p.render()}", file=sys.stderr)
-    runner = LocalRunner()
+    print_problems(result.warnings)
+    runner = tool_runner()
     try:
         if args.image is not None:
             if args.iso:

@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
     """Check each file; exit 0 all valid, 1 any invalid, 2 any unreadable."""
     from kldload_tui.backend.answers.file import UnreadableAnswers, load_answers
     from kldload_tui.backend.answers.summary import summarize
+    from kldload_tui.problem_print import print_problems
 
     status = exitcodes.OK
     report: list[dict[str, Any]] = []
@@ -49,8 +50,7 @@ def run(args: argparse.Namespace) -> int:
         })
         if args.json:
             continue
-        for p in result.errors:
-            print(p.render(), file=sys.stderr)
+        print_problems(result.errors)
         if result.ok and not args.quiet:
             print(f"{path}: valid")
             for label, text in summary.items():
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
             n = len(result.errors)
             print(f"{path}: invalid ({n} error{'s' if n != 1 else ''})", file=sys.stderr)
         if not args.quiet:
-            for p in result.warnings:
-                print(f"warning: {p.render()}", file=sys.stderr)
+            print_problems(result.warnings)
     if args.json:
         json.dump({"valid": status == exitcodes.OK, "files": report}, sys.stdout, indent=2)
         print()

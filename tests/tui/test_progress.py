@@ -51,7 +51,7 @@ async def test_demo_install_completes_and_runs_the_plan_of_the_saved_answers(mak
         assert shown_log[-1] == f"[finish] {last.render()}"
         assert "[finish] zpool export rpool" in shown_log
         ran = screen.runner.plan
-        options = screen.options()
+        options = screen.launch.options()
     answers = load_answers(saved).answers
     expected = plan_install(answers, app.session.machine, options=options)
     assert ran == expected.plan

@@ -309,7 +309,7 @@ def test_min_size_overrides_the_profile(capsys):
     assert not vda["verdict"]["installable"]
 
 
-def test_unreadable_machine_file_is_a_usage_error(tmp_path: Path, capsys):
-    assert main(["disks", "--machine", str(tmp_path / "none.json")]) == 2
+def test_an_unreadable_machine_file_has_its_own_exit_status(tmp_path: Path, capsys):
+    assert main(["disks", "--machine", str(tmp_path / "none.json")]) == 3
     assert "none.json" in capsys.readouterr().err
-    assert main(["disks", "--machine", "no-such"]) == 2
+    assert main(["disks", "--machine", "no-such"]) == 3

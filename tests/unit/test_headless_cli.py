@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[2]
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -62,6 +64,9 @@ def test_a_dry_run_leaves_no_log_unless_asked(tmp_path):
     assert r.returncode == 0, r.stderr
     assert set(Path("/tmp").glob("kldload-dry-run-*")) == before
     assert "no log" in r.stdout
+    # Warnings are diagnostics, as in every command: stderr, leaving stdout to the install.
+    assert "warning: " in r.stderr and "KLDLOAD_PASSWORD" in r.stderr
+    assert "warning: " not in r.stdout
 
 
 def test_a_real_install_never_takes_its_disks_from_a_description(tmp_path):
@@ -106,3 +111,49 @@ def test_plan_command_text_and_json():
     assert r.returncode == 1
     assert f"{ROOT / 'answers-examples/minimal.env'}:2: KLDLOAD_DISK: /dev/sda does not exist " \
         "on this machine" in r.stderr
+
+
+def test_a_machine_description_that_cannot_be_used_exits_3_whatever_the_command(tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    answers = str(GOLDEN / "answers/single-minimal.env")
+    for args in (["plan", answers], ["--headless", "--dry-run", "--answers", answers],
+                 ["disks"], ["seed", "find"]):
+        for machine in (str(broken), "no-such-machine"):
+            r = kldload(*args, "--machine", machine)
+            assert r.returncode == 3, (args, r.stderr)
+            assert r.stderr.splitlines()[-1].startswith(machine), (args, r.stderr)
+            assert "Traceback" not in r.stderr
+
+
+def test_one_launcher_decides_log_runner_and_finish_for_every_front_end(tmp_path):
+    from kldload_tui.backend.answers.file import load_answers
+    from kldload_tui.backend.engine.core import DEFAULT_LOG
+    from kldload_tui.backend.engine.launcher import Launch, LaunchRefused
+    from kldload_tui.backend.engine.runner import LocalRunner, RecordingRunner
+    from kldload_tui.backend.machine.model import load_bundled_machine
+
+    answers = load_answers(GOLDEN / "answers/single-minimal.env").answers
+    machine = load_bundled_machine("one-disk-vm")
+    dry = Launch(answers, machine, dry_run=True, consent=False, described=True)
+    # A dry run keeps a log only when one is asked for; a real install always keeps one.
+    assert dry.log_path is None and dry.options().log_path is None
+    assert Launch(answers, machine, dry_run=True, consent=False,
+                  log=tmp_path / "l").log_path == tmp_path / "l"
+    real = Launch(answers, machine, dry_run=False, consent=True)
+    assert real.log_path == DEFAULT_LOG
+    assert real.options().reprobe and real.options().consent_to_wipe
+    with dry.start(lambda _event: None) as install:
+        assert isinstance(install.runner, RecordingRunner)
+        assert install.run().ok
+        assert install.runner.plan == dry.plan().plan
+    # The CLI refuses --machine without --dry-run; the launcher is the backstop.
+    with pytest.raises(LaunchRefused):
+        Launch(answers, machine, dry_run=False, consent=True, described=True).start(print)
+    with Launch(answers, machine, dry_run=False, consent=True,
+                log=tmp_path / "real.log").start(print) as install:
+        assert isinstance(install.runner, LocalRunner)  # built, never run here
+    step = dry.finish_step("reboot")
+    assert step is not None and not step.execute and step.argv == ("systemctl", "reboot")
+    assert real.finish_step("none") is None
+    assert real.finish_step().argv == ("systemctl", answers.finish_action.value)

@@ -1,0 +1,19 @@
+"""What the live medium this program booted from brings along: a darksite.
+
+The ISO (or a disk the e2e attaches) may carry a local apt repository, the
+darksite, so that an install needs no network. Where the medium mounts it is
+fixed here, once, for every front end that starts an install or a plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Looked at in this order; the first that holds `dists/` is used (the e2e guest
+# mounts its darksite disk at /darksite).
+DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/darksite"))
+
+
+def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES) -> Path | None:
+    """A local apt repository the live medium mounted, when there is one."""
+    return next((p for p in candidates if (p / "dists").is_dir()), None)
