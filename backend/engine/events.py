@@ -1,9 +1,11 @@
 """The one event stream every front end renders.
 
 The engine and the runner emit these models to an `EventSink`; the TUI progress
-screen, the headless printer (text or JSON lines) and the WebSocket API all
-consume the same stream. Events are plain data, JSON-serialisable, and carry no
-secrets: the runner redacts text before it builds an event.
+screen and the headless printer (text, or JSON lines made by `event_to_json`)
+consume the same stream, and so will the WebSocket API of `kldload-tui serve`,
+which sends each event as `to_ws_message` shapes it. Events are plain data,
+JSON-serialisable, and carry no secrets: the runner redacts text before it
+builds an event.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field
 
 
 def _now() -> datetime:
@@ -101,25 +103,23 @@ Event = Annotated[
 EventSink = Callable[[Event], None]
 """Where events go: a function that takes one event and returns nothing."""
 
-_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
-
 
 def event_to_json(event: Event) -> str:
     """One line of JSON for `event` (no newlines inside, for JSON-lines output)."""
     return event.model_dump_json()
 
 
-def event_from_json(text: str) -> Event:
-    """Parse a line written by `event_to_json` back into its model."""
-    return _EVENT_ADAPTER.validate_json(text)
-
-
 def to_ws_message(event: Event) -> dict[str, Any]:
-    """The seed's WebSocket message shape: `phase`, `message`, `status`.
+    """The WebSocket API's message for `event`: the encoder of the remote API.
 
-    The seed's `install-remote.py` prints `[phase] message` for each message
-    and stops when `status == "complete"`. The event's `type` and full payload
-    ride along under `event` for clients that want more.
+    The shape is the kldload guide's, so its `install-remote.py` client works
+    unchanged: every message is a JSON object with the strings `phase`,
+    `message` and `status`; that client prints `[phase] message` for each and
+    stops at the first `status == "complete"`, which only `Complete` sends.
+    `status` is `started` (install started), `running` (phases, output,
+    progress), `failed` or `complete`. That client does not stop at `failed`:
+    the server must close the connection after sending it. The event's full payload
+    (its `type` included) rides along under `event` for clients that want more.
     """
     phase: str
     message: str

@@ -41,7 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal, Self, TextIO
 
-from kldload_tui.backend.engine.events import EventSink, OutputLine
+from kldload_tui.backend.engine.events import Event, EventSink, OutputLine
 from kldload_tui.backend.engine.records import CommandError, CommandResult, PlannedStep
 from kldload_tui.backend.engine.redact import MASK, Redactor
 
@@ -56,6 +56,9 @@ EXIT_TIMEOUT, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND = 124, 126, 127
 # A program that never writes a newline must not grow a line without bound.
 MAX_LINE_BYTES = 64 * 1024
 
+LineFilter = Callable[[OutputLine], Sequence[Event]]
+"""`run(on_line=...)`: the events that stand for one output line, in place of it."""
+
 
 @dataclass(frozen=True)
 class _Call:
@@ -68,6 +71,7 @@ class _Call:
     timeout: float | None
     data: bytes | None = None
     responses: tuple[tuple[re.Pattern[str], str], ...] = ()
+    on_line: LineFilter | None = None
 
     @property
     def carries_secret(self) -> bool:
@@ -165,7 +169,7 @@ class Runner(ABC):
     def run(self, argv: Sequence[str], *, check: bool = True,
             input: str | bytes | None = None, chroot: str | Path | None = None,
             env: Mapping[str, str] | None = None, timeout: float | None = None,
-            phase: str | None = None) -> CommandResult:
+            phase: str | None = None, on_line: LineFilter | None = None) -> CommandResult:
         """Run argv (as `chroot ROOT argv...` when `chroot` is given).
 
         `input` is fed on stdin and never logged: it is how a secret reaches a
@@ -173,9 +177,12 @@ class Runner(ABC):
         inherited environment after `LC_ALL=C LANG=C`, so a caller may still
         ask for a locale. `check=True` raises `CommandError` on a non-zero
         exit, including 127 for a missing executable; a timeout always raises.
+        `on_line` is handed each output line's event once it is logged, and
+        returns the events to emit in its place: the line, and a `Progress`
+        read from it (a line meant for a parser rather than people may go).
         """
         data = input.encode("utf-8") if isinstance(input, str) else input
-        call = self._call(argv, chroot, env, timeout, phase, data=data)
+        call = self._call(argv, chroot, env, timeout, phase, data=data, on_line=on_line)
         if data is not None:
             # Neither the content nor its length: a length tells a password's.
             self._log_line("  <stdin: not logged>", call.phase)
@@ -259,7 +266,9 @@ class Runner(ABC):
         text = text.rsplit("\r", 1)[-1]
         self._log_line(f"  {stream}: {text}", call.phase)
         if self._sink is not None:
-            self._sink(OutputLine(phase=call.phase, stream=stream, text=text))
+            line = OutputLine(phase=call.phase, stream=stream, text=text)
+            for event in call.on_line(line) if call.on_line is not None else (line,):
+                self._sink(event)
 
     def _result(self, call: _Call, returncode: int, stdout: str, stderr: str,
                 start: float) -> CommandResult:

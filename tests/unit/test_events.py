@@ -1,4 +1,4 @@
-"""Events: JSON round trip, validation, the seed's WebSocket shape."""
+"""Events: JSON lines that read back, validation, the WebSocket API's messages."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from kldload_tui.backend.engine.events import (
     Complete,
@@ -20,7 +20,6 @@ from kldload_tui.backend.engine.events import (
     PhaseFinished,
     PhaseStarted,
     Progress,
-    event_from_json,
     event_to_json,
     to_ws_message,
 )
@@ -38,11 +37,15 @@ ALL_EVENTS: list[Event] = [
 ]
 
 
+# What a reader of `--json` output does with a line: the `type` field picks the model.
+EVENT = TypeAdapter(Event)
+
+
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.type)
-def test_json_round_trip(event: Event) -> None:
+def test_json_lines_read_back(event: Event) -> None:
     line = event_to_json(event)
     assert "\n" not in line
-    back = event_from_json(line)
+    back = EVENT.validate_json(line)
     assert back == event
     assert type(back) is type(event)
 
@@ -56,7 +59,7 @@ def test_every_event_has_a_timestamp_and_type() -> None:
 
 def test_unknown_type_is_rejected() -> None:
     with pytest.raises(ValidationError):
-        event_from_json('{"type": "exploded", "message": "x"}')
+        EVENT.validate_json('{"type": "exploded", "message": "x"}')
 
 
 @pytest.mark.parametrize("fraction", [-0.1, 1.5])
@@ -98,6 +101,14 @@ def test_ws_message_shape(event: Event) -> None:
     assert all(isinstance(msg[k], str) for k in ("phase", "message", "status"))
     assert msg["event"]["type"] == event.type
     json.dumps(msg)
+
+
+def test_only_complete_ends_the_seed_client() -> None:
+    """install-remote.py stops at `status == "complete"`: no other event may say so."""
+    assert {e.type: to_ws_message(e)["status"] for e in ALL_EVENTS} == {
+        "install_started": "started", "phase_started": "running", "output_line": "running",
+        "progress": "running", "phase_finished": "running", "failed": "failed",
+        "complete": "complete"}
 
 
 def test_ws_messages_for_running_events() -> None:

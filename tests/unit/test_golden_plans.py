@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from kldload_tui.backend.answers.file import load_answers
-from kldload_tui.backend.distros.debian import DARKSITE_PLACES
 from kldload_tui.backend.engine.core import InstallOptions, plan_install
+from kldload_tui.backend.engine.live_medium import DARKSITE_PLACES
 from kldload_tui.backend.machine.model import load_bundled_machine
 
 ROOT = Path(__file__).parents[2]
@@ -84,3 +84,13 @@ def test_every_topology_and_the_features_are_covered():
     assert "# seal" not in texts["single-minimal"]
     assert "--no-check-gpg" in texts["darksite-keep"]
     assert "zpool labelclear -f /dev/sda2" in texts["old-rpool-force-wipe"]
+
+
+def test_apt_in_the_target_resolves_names_through_the_live_resolver():
+    # The target's /etc/resolv.conf links into its private /run: a mirror install
+    # puts the live system's resolver there, a darksite install needs none.
+    live = (GOLDEN / "live-root/etc/resolv.conf").read_text()
+    writes = {s.path: s.content for s in plan_for("single-minimal").plan if s.kind == "write"}
+    assert writes["/mnt/kldload/run/systemd/resolve/stub-resolv.conf"] == live
+    darksite = [s.path for s in plan_for("darksite-keep").plan if s.kind == "write"]
+    assert not any(p and "resolv" in p for p in darksite)
