@@ -1,5 +1,6 @@
 """End-to-end harness: QEMU guests under software emulation (see README.md here).
 
-Not collected by pytest: nothing here is named ``test_*.py`` and conftest.py
-ignores the folder unless ``KLDLOAD_E2E=1``. Run it with ``tests/e2e/run``.
+Run it with ``tests/e2e/run``. pytest collects only the ``test_*.py`` files here:
+checks of the harness's own pieces on the host (no root, no QEMU), run by the
+README's test command; they boot nothing.
 """

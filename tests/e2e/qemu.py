@@ -1,8 +1,9 @@
 """QEMU guests under software emulation, driven over the serial console with pexpect.
 
-E2E.md: KVM guests hang on these machines, so always ``-accel tcg``; each guest
-keeps about one core busy. Every guest is killed when its context ends, and its
-console is logged to the run directory (outside the repository).
+KVM guests hang at boot on these machines (nested virtualisation is broken), so
+always ``-accel tcg``; each guest keeps about one core busy. Every guest is killed
+when its context ends, and its console is logged to the run directory (outside the
+repository).
 """
 
 from __future__ import annotations

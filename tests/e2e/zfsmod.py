@@ -1,9 +1,10 @@
 """ZFS modules for the guest kernel: DKMS built once in a chroot on the host (native
 speed), packaged as a binary .deb a target installs without a compiler.
 
-E2E.md: DKMS inside a guest under TCG takes the better part of an hour; in a chroot
-on the host about 220 s. The package ``Provides: zfs-modules`` (which zfsutils-linux
-recommends) and depends on the exact kernel package it was built for.
+DKMS inside a guest under TCG takes the better part of an hour (still configuring
+after 18 minutes); in a chroot on the host about 220 s. The package ``Provides:
+zfs-modules`` (which zfsutils-linux recommends) and depends on the exact kernel
+package it was built for.
 """
 
 from __future__ import annotations
