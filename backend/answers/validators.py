@@ -15,6 +15,7 @@ import struct
 import unicodedata
 import zoneinfo
 from functools import cache
+from importlib import resources
 from urllib.parse import urlsplit
 
 
@@ -240,7 +241,16 @@ def timezone(value: str) -> str:
     """
     zones = _timezone_set()
     if value in zones:
-        return value
+        canonical, links = _current_zones()
+        if value in canonical:
+            return value
+        # A legacy alias (US/Pacific, Asia/Calcutta): current tz packages split them
+        # off into a legacy package an install does not carry, so /etc/localtime
+        # would point at nothing.
+        target = links.get(value)
+        hint = f"write {shown(target)}" if target in canonical else "name a current zone"
+        raise FieldProblem(f"{shown(value)} is a legacy alias in the time zone database, "
+                           "which current systems no longer install", hint)
     why, hint = "", ""
     head, _, rest = value.partition("/")
     if value in _NOT_ZONES:
@@ -271,6 +281,25 @@ def _timezones() -> tuple[str, ...]:
 @cache
 def _timezone_set() -> frozenset[str]:
     return frozenset(_timezones())
+
+
+@cache
+def _current_zones() -> tuple[frozenset[str], dict[str, str]]:
+    """The zones every tz package installs (those of zone.tab and zone1970.tab, Etc/,
+    UTC and GMT), and each alias of the database with the zone it stands for."""
+    base = resources.files("tzdata") / "zoneinfo"
+    canonical = {"UTC", "GMT"} | {z for z in _timezones() if z.startswith("Etc/")}
+    for table in ("zone.tab", "zone1970.tab"):
+        for line in (base / table).read_text(encoding="utf-8").splitlines():
+            fields = line.split("\t")
+            if not line.startswith("#") and len(fields) >= 3:
+                canonical.add(fields[2])
+    links: dict[str, str] = {}
+    for line in (base / "tzdata.zi").read_text(encoding="utf-8").splitlines():
+        if line.startswith("L "):
+            _, target, alias = line.split()
+            links[alias] = target
+    return frozenset(canonical), links
 
 
 _LOCALE = re.compile(

@@ -371,10 +371,21 @@ def test_remote_scp_user_is_judged_as_an_account_not_by_our_groups():
         username_or_root("www-data")
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "America/Vancouver", "Europe/Berlin",
-                                  "US/Pacific"])
+@pytest.mark.parametrize("zone", ["UTC", "Etc/UTC", "GMT", "America/Vancouver",
+                                  "Europe/Berlin", "Asia/Kolkata", "Europe/Kyiv"])
 def test_real_zones_pass(zone):
     assert parse(f"KLDLOAD_TIMEZONE={zone}\n").ok
+
+
+@pytest.mark.parametrize(("alias", "zone"), [("US/Pacific", "America/Los_Angeles"),
+                                             ("Asia/Calcutta", "Asia/Kolkata"),
+                                             ("Europe/Kiev", "Europe/Kyiv")])
+def test_legacy_aliases_name_their_zone(alias, zone):
+    # Debian 13 moved these to tzdata-legacy, which an install does not carry:
+    # /etc/localtime would point at nothing.
+    assert errors(f"KLDLOAD_TIMEZONE={alias}\n") == [
+        f"answers.env:4: KLDLOAD_TIMEZONE: {alias!r} is a legacy alias in the time zone "
+        f"database, which current systems no longer install; write {zone!r}"]
 
 
 def test_the_hub_allocation_says_what_is_wrong_instead_of_a_type_error():
