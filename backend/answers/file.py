@@ -26,7 +26,6 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.validators import FieldProblem, did_you_mean
-from kldload_tui.backend.engine.runner import LocalRunner
 from kldload_tui.backend.problems import Problem, Severity
 
 MAX_BYTES = 1024 * 1024
@@ -272,6 +271,9 @@ def save_answers(path: Path, answers: Answers, *, header: Iterable[str] = ()) ->
     directory = path.parent
     if not directory.is_dir():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(directory))
+    # Imported here: `validate` reads answers on every run and never writes them.
+    from kldload_tui.backend.engine.runner import LocalRunner
+
     text = dump_answers(answers, header=header)
     with LocalRunner() as runner:
         runner.write_file(path, text, 0o600, secret=True)
