@@ -42,6 +42,7 @@ from kldload_tui.backend.export.image import (
 )
 from kldload_tui.backend.export.ovf import OVF_NS, parse_manifest
 from kldload_tui.backend.phases.export import Export
+from tests.integration.local_servers import read_only_loop
 from tests.integration.sshd_fixture import (
     Sshd,
     running_sshd,
@@ -311,12 +312,8 @@ def test_upload_with_a_password_answered_at_the_prompt(password_sshd: PasswordSe
 def loop_disk(disk: Path) -> Iterator[str]:
     if os.geteuid() != 0 or shutil.which("losetup") is None:
         pytest.skip("needs root and losetup: the phase reads a block device")
-    device = subprocess.run(["losetup", "--find", "--show", "--read-only", str(disk)],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    try:
+    with read_only_loop(disk) as device:
         yield device
-    finally:
-        subprocess.run(["losetup", "--detach", device], check=False)
 
 
 @pytest.mark.root

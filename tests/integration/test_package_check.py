@@ -11,11 +11,10 @@ from __future__ import annotations
 import gzip
 import lzma
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ from kldload_tui.backend.engine.events import EventLog
 from kldload_tui.backend.engine.runner import RecordingRunner
 from kldload_tui.backend.machine.model import load_bundled_machine
 from kldload_tui.backend.phases.preflight import Preflight
+from tests.integration.local_servers import http_on_loopback
 
 SUITE = "trixie"
 MAIN = """\
@@ -95,17 +95,9 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mirror]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(served)))
-    httpd.daemon_threads = True
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/debian"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with http_on_loopback(partial(Handler, directory=str(served))) as httpd:
+        state.url = f"http://127.0.0.1:{httpd.server_address[1]}/debian"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def answers(extra: str):

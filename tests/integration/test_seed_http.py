@@ -26,6 +26,7 @@ from kldload_tui.backend.engine.runner import RecordingRunner
 from kldload_tui.backend.machine.model import load_bundled_machine
 from kldload_tui.backend.seed.find import AnswersUnavailable, AnswersUrl, find_answers
 from kldload_tui.backend.seed.url import FetchError, fetch_url
+from tests.integration.local_servers import http_on_loopback
 
 ANSWERS = b"KLDLOAD_DISTRO=debian\nKLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAME=web-07\n"
 MAC = "3c:ec:ef:1a:2b:3c"  # eno1 of the bundled server-3nvme-usb-seed machine
@@ -70,17 +71,9 @@ def server() -> Iterator[Server]:
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True  # a sleeping handler must not hold up the teardown
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with http_on_loopback(Handler) as httpd:
+        state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
         yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
 
 
 def kldload(*args: str) -> subprocess.CompletedProcess[str]:

@@ -31,6 +31,7 @@ from kldload_tui.backend.export.upload import (
     upload,
 )
 from kldload_tui.backend.phases.export import Export
+from tests.integration.local_servers import read_only_loop
 from tests.integration.sshd_fixture import (
     Sshd,
     running_sshd,
@@ -172,12 +173,8 @@ def loop_disk(tmp_path: Path) -> Iterator[str]:
     with disk.open("wb") as handle:
         handle.truncate(4 * 1024 * 1024)
         handle.write(b"KLDLOAD-MBR")
-    device = subprocess.run(["losetup", "--find", "--show", "--read-only", str(disk)],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    try:
+    with read_only_loop(disk) as device:
         yield device
-    finally:
-        subprocess.run(["losetup", "--detach", device], check=False)
 
 
 @pytest.mark.root
