@@ -33,6 +33,7 @@ from kldload_tui.backend.answers.types import (
     Distro,
     ExportFormat,
     FinishAction,
+    Firmware,
     InfraMode,
     InitramfsModules,
     NetMethod,
@@ -52,6 +53,7 @@ __all__ = [
     "Distro",
     "ExportFormat",
     "FinishAction",
+    "Firmware",
     "InfraMode",
     "InitramfsModules",
     "NetMethod",
@@ -436,8 +438,13 @@ class Answers(BaseModel):
 
     # Bootloader
     bootloader_id: Annotated[str, BeforeValidator(_text(v.efi_label))] = Field(
-        "KLDload", description="EFI boot entry name", json_schema_extra=_group("Bootloader")
+        "KLDload", description="EFI boot entry name (disk 2 and later: `NAME (disk N)`)",
+        json_schema_extra=_group("Bootloader")
     )
+    firmware: Annotated[Firmware, BeforeValidator(_choice(Firmware, "firmware"))] = Field(
+        Firmware.BOTH, description="both: every disk boots on UEFI (systemd-boot) and on "
+        "legacy BIOS (GRUB); uefi or bios: only that loader; auto: the live system's firmware",
+        json_schema_extra=_group("Bootloader"))
 
     # Finish
     finish_action: Annotated[FinishAction, BeforeValidator(_choice(FinishAction, "action"))] = (

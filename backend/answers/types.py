@@ -80,6 +80,15 @@ class InitramfsModules(StrEnum):
     DEP = "dep"
 
 
+class Firmware(StrEnum):
+    """Which firmware the installed disks boot on; auto: the live system's."""
+
+    AUTO = "auto"
+    UEFI = "uefi"
+    BIOS = "bios"
+    BOTH = "both"
+
+
 class FinishAction(StrEnum):
     """What the machine does after a verified install."""
 

@@ -43,6 +43,7 @@ from kldload_tui.backend.distros.debian_config import (
 from kldload_tui.backend.distros.package_index import PackageIndex, parse_request, unresolved
 from kldload_tui.backend.engine.runner import LineFilter
 from kldload_tui.backend.seed.url import FetchError, fetch_url
+from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import TargetFile, template
 from kldload_tui.backend.target.initramfs_drivers import HOOK_PATH, dep_modules
 
@@ -62,7 +63,14 @@ BASE_PACKAGES = (
 # zfs-modules-<kernel>, Provides: zfs-modules, Depends: that linux-image.
 PREBUILT_ZFS_PREFIX = "zfs-modules-"
 KERNEL = "linux-image-amd64"
-CORE_PACKAGES = (KERNEL, "zfsutils-linux", "zfs-initramfs", "systemd-boot")
+CORE_PACKAGES = (KERNEL, "zfsutils-linux", "zfs-initramfs")
+# The loaders kldload-boot puts on every ESP, by the firmware they serve:
+# systemd-boot's EFI binary alone (its own kernel hooks would fight ours), and
+# GRUB's BIOS modules with grub-install, without grub-pc taking over the MBR.
+LOADER_PACKAGES: dict[str, tuple[str, ...]] = {
+    "uefi": ("systemd-boot-efi",),
+    "bios": ("grub-pc-bin", "grub2-common"),
+}
 PROFILE_PACKAGES: dict[Profile, tuple[str, ...]] = {
     Profile.CORE: (),
     Profile.SERVER: ("sanoid", "prometheus-node-exporter", "curl", "htop", "tmux"),
@@ -225,7 +233,7 @@ class DebianBackend(DistroBackend):
         if not prebuilt:
             ctx.runner.note("no prebuilt ZFS module package for the kernel in the repository: "
                             "building with DKMS")
-        self.core = [*CORE_PACKAGES, *zfs_module]
+        self.core = [*CORE_PACKAGES, *self.loader_packages(ctx), *zfs_module]
         optional = self.optional_packages()
         # No initramfs yet: the kernel's hook and zfs-initramfs's trigger would each
         # build one (minutes apiece on a slow machine, and both are replaced); the
@@ -315,13 +323,18 @@ class DebianBackend(DistroBackend):
             raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
                               "at boot")
 
+    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
+        """The loaders for the firmware the installed disks boot on."""
+        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
+        return tuple(p for fw in loaders for p in LOADER_PACKAGES[fw])
+
     def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
         kver = ctx.kernel_version or "KERNEL-VERSION"
         return f"/boot/vmlinuz-{kver}", f"/boot/initrd.img-{kver}"
 
     def held_packages(self, ctx: InstallContext) -> list[str]:
         zfs = next((p for p in self.core if p.startswith(PREBUILT_ZFS_PREFIX)), "zfs-dkms")
-        return list(debian_held_packages(zfs_module=zfs, bootloader=("systemd-boot",),
+        return list(debian_held_packages(zfs_module=zfs, bootloader=self.loader_packages(ctx),
                                          arch=ARCH))
 
     def hold_files(self) -> list[TargetFile]:

@@ -15,6 +15,8 @@ from kldload_tui.backend.answers.model import Topology
 from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
 from kldload_tui.backend.machine.targets import WipeTarget
 from kldload_tui.backend.phases.storage_argv import (
+    BIOS_BOOT_PARTNUM,
+    BIOS_BOOT_TYPE,
     ESP_BYTES,
     ESP_PARTNUM,
     ESP_TYPE,
@@ -69,7 +71,7 @@ class Partition(Phase):
     """Wipe each target and lay out an ESP and a ZFS partition."""
 
     name = "partition"
-    title = "wipe the target disks and partition them (ESP + ZFS)"
+    title = "wipe the target disks and partition them (BIOS boot, ESP, ZFS)"
 
     def run(self, ctx: InstallContext) -> None:
         for t in ctx.targets:
@@ -92,7 +94,8 @@ class Partition(Phase):
     def verify(self, ctx: InstallContext) -> None:
         for t in ctx.targets:
             table = parse_sgdisk_print(ctx.run(["sgdisk", "--print", t.disk.path]))
-            want = ([(ESP_PARTNUM, ESP_TYPE), (ZFS_PARTNUM, ZFS_TYPE)] if _boots(t)
+            want = ([(ESP_PARTNUM, ESP_TYPE), (ZFS_PARTNUM, ZFS_TYPE),
+                     (BIOS_BOOT_PARTNUM, BIOS_BOOT_TYPE)] if _boots(t)
                     else [(SPECIAL_PARTNUM, ZFS_TYPE)])
             got = [(e.number, e.code) for e in table]
             if got != want:

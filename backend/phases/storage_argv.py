@@ -24,6 +24,13 @@ ESP_TYPE = "EF00"
 ZFS_TYPE = "BF00"
 ESP_PARTNUM = 1
 ZFS_PARTNUM = 2
+# GRUB's core.img for legacy BIOS, in the alignment gap before the ESP so the
+# layout is the same whatever firmware boots the disk. From 24 KiB (past the GPT
+# on 512-byte and 4 KiB sectors alike) to just under the ESP's 1 MiB.
+BIOS_BOOT_PARTNUM = 3
+BIOS_BOOT_START = "24K"
+BIOS_BOOT_END = "1023K"
+BIOS_BOOT_TYPE = "EF02"
 SPECIAL_PARTNUM = 1
 
 # Pool and root dataset properties every kldload pool gets; no answer changes them.
@@ -52,11 +59,17 @@ def wipe_argv(disk: str) -> list[list[str]]:
 
 
 def partition_argv(disk: str, *, with_esp: bool) -> list[str]:
-    """One sgdisk call: an ESP (on disks that may boot) and the rest for ZFS."""
+    """One sgdisk call: on disks that may boot an ESP and a BIOS boot partition, then
+    the rest for ZFS. Alignment 1 lets the BIOS boot partition sit in the gap before
+    the ESP; every other start is a whole MiB anyway."""
     argv = ["sgdisk"]
     if with_esp:
-        argv += [f"--new={ESP_PARTNUM}:{ESP_START}:{ESP_SIZE}",
-                 f"--typecode={ESP_PARTNUM}:{ESP_TYPE}", f"--change-name={ESP_PARTNUM}:EFI"]
+        argv += ["--set-alignment=1",
+                 f"--new={ESP_PARTNUM}:{ESP_START}:{ESP_SIZE}",
+                 f"--typecode={ESP_PARTNUM}:{ESP_TYPE}", f"--change-name={ESP_PARTNUM}:EFI",
+                 f"--new={BIOS_BOOT_PARTNUM}:{BIOS_BOOT_START}:{BIOS_BOOT_END}",
+                 f"--typecode={BIOS_BOOT_PARTNUM}:{BIOS_BOOT_TYPE}",
+                 f"--change-name={BIOS_BOOT_PARTNUM}:BIOS boot"]
         num = ZFS_PARTNUM
     else:
         num = SPECIAL_PARTNUM

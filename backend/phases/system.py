@@ -6,12 +6,16 @@ import re
 
 from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
 from kldload_tui.backend.phases.storage import settle_devices
+from kldload_tui.backend.target.boot import (
+    BOOT_TOOL,
+    ESP_LIST,
+    KERNEL_CMDLINE,
+    boot_files,
+    boot_loaders,
+)
 
 ZFS_UNITS = ("zfs-import-cache.service", "zfs-mount.service", "zfs-import.target",
              "zfs.target")
-ESP_MOUNT = "/boot/efi"
-SYSTEMD_BOOT = "EFI/systemd/systemd-bootx64.efi"
-FALLBACK = "EFI/BOOT/BOOTX64.EFI"
 
 
 class Bootstrap(Phase):
@@ -59,65 +63,66 @@ class ZfsAtBoot(Phase):
 
 
 class Bootloader(Phase):
-    """systemd-boot on the ESP, loading kernel and initrd with `root=ZFS=<be>`."""
+    """Every disk of the root pool boots alone: each ESP gets the loaders (systemd-boot
+    for UEFI, GRUB reading the FAT ESP for BIOS), the kernels and the entries.
+
+    All of it goes through kldload-boot in the target, the tool the installed system
+    keeps using (hooks, disk replacement), so the install and later updates share
+    one code path."""
 
     name = "bootloader"
-    title = "install the bootloader and the EFI boot entry"
+    title = "install the bootloader on every disk and the firmware boot entries"
 
     def run(self, ctx: InstallContext) -> None:
-        esp = ctx.esp_partitions[0]
         settle_devices(ctx, ctx.esp_partitions)
-        for part in ctx.esp_partitions:
-            ctx.run(["mkfs.vfat", "-F", "32", "-n", "EFI", part])
-        mount = ctx.path(ESP_MOUNT)
-        ctx.run(["mkdir", "-p", str(mount)])
-        ctx.run(["mount", esp, str(mount)])
-        ctx.mounts.append(str(mount))
-        uuid = ctx.run(["blkid", "-p", "-s", "UUID", "-o", "value", esp]).strip() or "ESP-UUID"
-        ctx.runner.write_file(ctx.path("/etc/fstab"),
-                              "# Written by kldload-tui; ZFS datasets mount themselves.\n"
-                              f"UUID={uuid} {ESP_MOUNT} vfat umask=0077,nofail 0 1\n")
-        ctx.runner.write_file(ctx.path("/etc/kernel/cmdline"), kernel_cmdline(ctx) + "\n")
-        ctx.chroot(["bootctl", "install", f"--esp-path={ESP_MOUNT}", "--no-variables"])
-        ctx.runner.write_file(ctx.path(f"{ESP_MOUNT}/loader/loader.conf"),
-                              "timeout 3\nconsole-mode keep\neditor no\n")
         kver = ctx.kernel_version or "KERNEL-VERSION"
         kernel, initrd = ctx.distro.boot_files(ctx)  # each distribution names them its way
-        ctx.chroot(["kernel-install", "add", kver, kernel, initrd])
-        if self._efivars(ctx):
-            disk = next(t.disk.path for t in ctx.targets if t.role != "special")
-            label = ctx.answers.bootloader_id
-            for number in _entries_labelled(ctx.run(["efibootmgr"]), label):
-                ctx.run(["efibootmgr", "--quiet", "--bootnum", number, "--delete-bootnum"])
-            ctx.run(["efibootmgr", "--quiet", "--create", "--disk", disk, "--part", "1",
-                     "--label", label, "--loader", "\\EFI\\systemd\\systemd-bootx64.efi"])
+        loaders = boot_loaders(ctx.answers.firmware, ctx.machine.firmware)
+        ctx.runner.note(f"firmware the disks boot on: {' and '.join(loaders)} "
+                        f"(KLDLOAD_FIRMWARE={ctx.answers.firmware.value}, live system: "
+                        f"{ctx.machine.firmware})")
+        ctx.write_files(boot_files(ctx.answers, loaders=loaders, pool=ctx.pool,
+                                   cmdline=kernel_cmdline(ctx), kernel=kernel, initrd=initrd,
+                                   kver=kver))
+        # The ESPs stay out of fstab: a dead disk's ESP must not fail the boot.
+        ctx.runner.write_file(ctx.path("/etc/fstab"),
+                              "# Written by kldload-tui; ZFS datasets mount themselves. The "
+                              "ESPs (/etc/kldload/esps)\n# are mounted only by kldload-boot.\n")
+        for part in ctx.esp_partitions:
+            ctx.chroot([BOOT_TOOL, "format", part])
+            ctx.chroot([BOOT_TOOL, "init", part])
+
+    def verify(self, ctx: InstallContext) -> None:
+        # Every ESP against the installed kernels and loaders and against the first
+        # ESP, file by file by checksum; on BIOS also GRUB's boot code in each MBR.
+        check = ctx.runner.run([BOOT_TOOL, "check"], chroot=ctx.target, check=False)
+        if check.returncode != 0:
+            raise VerifyError(f"the ESPs are not in sync:\n{check.stdout.strip()}")
+        cmdline = ctx.path(f"/{KERNEL_CMDLINE}").read_text()
+        if f"root=ZFS={ctx.be}" not in cmdline.split():
+            raise VerifyError(f"/{KERNEL_CMDLINE} does not boot root=ZFS={ctx.be}: {cmdline!r}")
+        listed = [line for line in ctx.path(f"/{ESP_LIST}").read_text().splitlines()
+                  if line and not line.startswith("#")]
+        if len(listed) != len(ctx.esp_partitions):
+            raise VerifyError(f"/{ESP_LIST} lists {len(listed)} ESP(s), not one per disk "
+                              f"({len(ctx.esp_partitions)})")
+        loaders = boot_loaders(ctx.answers.firmware, ctx.machine.firmware)
+        if "uefi" in loaders and self._efivars(ctx):
+            entries = ctx.run(["efibootmgr"])
+            for label in entry_labels(ctx.answers.bootloader_id, len(ctx.esp_partitions)):
+                if not _entries_labelled(entries, label):
+                    raise VerifyError(f"no EFI boot entry labelled {label!r}")
 
     def _efivars(self, ctx: InstallContext) -> bool:
         if ctx.machine.firmware != "uefi":
             return False
-        if ctx.dry_run:
-            return True
         return ctx.run(["findmnt", "-n", "-t", "efivarfs"], check=False).strip() != ""
 
-    def verify(self, ctx: InstallContext) -> None:
-        esp = ctx.path(ESP_MOUNT)
-        for rel in (SYSTEMD_BOOT, FALLBACK):
-            if not (esp / rel).is_file():
-                raise VerifyError(f"{esp / rel} is missing")
-        entries = list((esp / "loader" / "entries").glob("*.conf"))
-        if not entries:
-            raise VerifyError(f"no boot entry in {esp / 'loader/entries'}")
-        for entry in entries:
-            text = entry.read_text()
-            if f"root=ZFS={ctx.be}" not in text:
-                raise VerifyError(f"{entry} does not boot root=ZFS={ctx.be}")
-            for key in ("linux", "initrd"):
-                m = re.search(rf"^{key}\s+(\S+)", text, re.M)
-                if not m or not (esp / m.group(1).lstrip("/")).is_file():
-                    raise VerifyError(f"{entry}: its {key} file is not on the ESP")
-        if self._efivars(ctx) and not _entries_labelled(
-                ctx.run(["efibootmgr"]), ctx.answers.bootloader_id):
-            raise VerifyError(f"no EFI boot entry labelled {ctx.answers.bootloader_id!r}")
+
+def entry_labels(bootloader_id: str, disks: int) -> list[str]:
+    """The firmware entries kldload-boot writes: disk 1 by the plain name."""
+    return [bootloader_id if n == 1 else f"{bootloader_id} (disk {n})"
+            for n in range(1, disks + 1)]
 
 
 def kernel_cmdline(ctx: InstallContext) -> str:

@@ -10,6 +10,7 @@ from kldload_tui.backend.distros.debian import (
     BASE_PACKAGES,
     CORE_PACKAGES,
     FEATURE_PACKAGES,
+    LOADER_PACKAGES,
     PROFILE_PACKAGES,
 )
 
@@ -23,6 +24,7 @@ E2E_FEATURES = ("wireguard",)
 TARGET_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys((
     *BASE_PACKAGES,
     *CORE_PACKAGES,
+    *(p for loader in LOADER_PACKAGES.values() for p in loader),
     *(p for profile in E2E_PROFILES for p in PROFILE_PACKAGES[profile]),
     *(p for feature in E2E_FEATURES for p in FEATURE_PACKAGES[feature]),
 )))

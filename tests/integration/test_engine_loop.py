@@ -95,7 +95,13 @@ def test_partitions_for_real_then_fails_at_the_pool_and_tears_down(loop_disk, st
     assert failed.log_path == str(tmp_path / "install.log")
     table = parse_sgdisk_print(subprocess.run(["sgdisk", "--print", loop_disk],
                                               capture_output=True, text=True).stdout)
-    assert [(e.number, e.code) for e in table] == [(1, "EF00"), (2, "BF00")]
+    assert [(e.number, e.code) for e in table] == [(1, "EF00"), (2, "BF00"), (3, "EF02")]
+    esp, zfs, bios_boot = table
+    # The BIOS boot partition fills the gap before the ESP: past the GPT, nothing
+    # overlaps, and the ESP and ZFS still start on whole MiB.
+    assert 34 <= bios_boot.start_sector < bios_boot.end_sector < esp.start_sector
+    assert esp.start_sector * 512 == 1024**2 and zfs.start_sector * 512 % 1024**2 == 0
+    assert esp.end_sector < zfs.start_sector
     log = (tmp_path / "install.log").read_text()
     assert "[teardown]" in log and "zpool export -f rpool" in log
     assert "loop-Pass-2026" not in log

@@ -71,7 +71,7 @@ FAILURES = [
     ("bootstrap", ["debootstrap"]),
     ("configure", ["useradd"]),
     ("zfs", ["update-initramfs"]),
-    ("bootloader", ["bootctl"]),
+    ("bootloader", ["/usr/sbin/kldload-boot", "init"]),
     ("services", ["systemctl", "enable", "kldload-firstboot.service"]),
     ("snapshot", ["zfs", "snapshot"]),
     ("finish", ["zpool", "export", "rpool"]),
@@ -106,7 +106,7 @@ def test_teardown_copies_the_log_into_the_target_when_its_root_is_mounted(tmp_pa
     target = tmp_path / "target"
     (target / "var" / "log").mkdir(parents=True)
     runner = RecordingRunner(log_path=tmp_path / "install.log")
-    runner.respond(["bootctl"], returncode=1)
+    runner.respond(["/usr/sbin/kldload-boot", "init"], returncode=1)
     outcome, _, runner = run(answers(), runner=runner, target_root=target)
     assert outcome.failed_phase == "bootloader"
     copies = [s.argv for s in runner.plan if s.phase == "teardown" and s.argv[:1] == ("install",)]
@@ -194,8 +194,9 @@ def test_a_prebuilt_zfs_module_for_the_kernel_is_preferred_to_dkms():
     outcome, _, runner = run(answers(), runner=runner)
     assert outcome.ok
     installs = [s.argv for s in runner.plan if s.argv[2:4] == ("apt-get", "install")]
-    assert installs[0][-5:] == ("linux-image-amd64", "zfsutils-linux", "zfs-initramfs",
-                                "systemd-boot", "zfs-modules-6.1.0-57-amd64")
+    assert installs[0][-7:] == ("linux-image-amd64", "zfsutils-linux", "zfs-initramfs",
+                                "systemd-boot-efi", "grub-pc-bin", "grub2-common",
+                                "zfs-modules-6.1.0-57-amd64")
     assert not any("zfs-dkms" in argv for argv in installs)
     held = next(s.content for s in runner.plan if s.kind == "write" and
                 str(s.path).endswith("held-packages"))

@@ -36,7 +36,7 @@ def test_finish_exports_then_removes_the_bind():
 
 def test_teardown_unmounts_the_boot_environment_exports_and_removes_the_bind():
     runner = RecordingRunner()
-    runner.respond(["bootctl"], returncode=1)
+    runner.respond(["/usr/sbin/kldload-boot", "init"], returncode=1)
     outcome, _, runner = run(answers(), runner=runner)
     assert outcome.failed_phase == "bootloader"
     after = commands(runner, "teardown")

@@ -40,11 +40,11 @@ def test_a_link_that_never_appears_stops_the_install(tmp_path):
         settle_devices(context(dry_run=False), [str(tmp_path / "gone-part2")], timeout=1)
 
 
-def test_settle_comes_right_before_zpool_create_and_mkfs_vfat():
+def test_settle_comes_right_before_zpool_create_and_the_esps():
     _, _, runner = run(answers())
     argv = [s.argv for s in runner.plan if s.kind == "command"]
     create = next(i for i, a in enumerate(argv) if a[:2] == ("zpool", "create"))
-    mkfs = next(i for i, a in enumerate(argv) if a[:1] == ("mkfs.vfat",))
+    mkfs = next(i for i, a in enumerate(argv) if a[2:4] == ("/usr/sbin/kldload-boot", "format"))
     assert argv[create - 1][:2] == ("udevadm", "settle")
     assert argv[mkfs - 1][:2] == ("udevadm", "settle")
 

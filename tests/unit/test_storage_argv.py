@@ -28,8 +28,10 @@ def test_partition_path(disk, n, want):
 
 def test_partition_argv_with_and_without_esp():
     assert partition_argv("/dev/sda", with_esp=True) == [
-        "sgdisk", "--new=1:1M:+512M", "--typecode=1:EF00", "--change-name=1:EFI",
-        "--new=2:0:0", "--typecode=2:BF00", "--change-name=2:rpool", "/dev/sda"]
+        "sgdisk", "--set-alignment=1", "--new=1:1M:+512M", "--typecode=1:EF00",
+        "--change-name=1:EFI", "--new=3:24K:1023K", "--typecode=3:EF02",
+        "--change-name=3:BIOS boot", "--new=2:0:0", "--typecode=2:BF00",
+        "--change-name=2:rpool", "/dev/sda"]
     assert partition_argv("/dev/nvme0n1", with_esp=False) == [
         "sgdisk", "--new=1:0:0", "--typecode=1:BF00", "--change-name=1:rpool", "/dev/nvme0n1"]
 

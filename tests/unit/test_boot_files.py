@@ -1,0 +1,83 @@
+"""The files that keep every disk bootable: which loaders, boot.conf as the shell
+reads it, the hooks, and the firmware entry labels."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from kldload_tui.backend.answers.file import parse_answers
+from kldload_tui.backend.answers.model import Answers, Firmware
+from kldload_tui.backend.phases.system import entry_labels
+from kldload_tui.backend.target.boot import (
+    BOOT_CONF,
+    ESP_LIST,
+    HOOK_PATHS,
+    boot_files,
+    boot_loaders,
+    kernel_pattern,
+)
+from tests.unit.answers_helpers import BASE
+
+
+@pytest.mark.parametrize(("wanted", "live", "want"), [
+    (Firmware.BOTH, "uefi", ("uefi", "bios")),
+    (Firmware.BOTH, "bios", ("uefi", "bios")),
+    (Firmware.AUTO, "uefi", ("uefi",)),
+    (Firmware.AUTO, "bios", ("bios",)),
+    (Firmware.UEFI, "bios", ("uefi",)),
+    (Firmware.BIOS, "uefi", ("bios",)),
+])
+def test_the_answer_not_the_live_firmware_decides_unless_auto(wanted, live, want):
+    assert boot_loaders(wanted, live) == want
+
+
+def answers(extra: str = "") -> Answers:
+    result = parse_answers(BASE + extra)
+    assert result.answers is not None, [p.render() for p in result.errors]
+    return result.answers
+
+
+def files(a: Answers, loaders: tuple[str, ...] = ("uefi", "bios")) -> dict[str, str]:
+    made = boot_files(a, loaders=loaders, pool="tank", cmdline="root=ZFS=tank/ROOT/debian rw",
+                      kernel="/boot/vmlinuz-6.1.0-9-amd64",
+                      initrd="/boot/initrd.img-6.1.0-9-amd64", kver="6.1.0-9-amd64")
+    return {f.path: f.content for f in made}
+
+
+def sourced(conf: str) -> dict[str, str]:
+    """boot.conf's values as the tool's shell reads them."""
+    out = subprocess.run(["sh", "-c", f'{conf}\nfor k in FIRMWARE BOOTLOADER_ID POOL '
+                          'KERNEL_PATTERN INITRD_PATTERN; do eval "printf \'%s=%s\\n\' $k '
+                          '\\"\\$$k\\""; done'], capture_output=True, text=True, check=True)
+    return dict(line.split("=", 1) for line in out.stdout.splitlines())
+
+
+@pytest.mark.parametrize(("loaders", "firmware"), [
+    (("uefi", "bios"), "both"), (("uefi",), "uefi"), (("bios",), "bios")])
+def test_boot_conf_reads_back_in_the_shell(loaders, firmware):
+    conf = files(answers("KLDLOAD_BOOTLOADER_ID='Rack 7 node-3'\n"), loaders)[BOOT_CONF]
+    assert sourced(conf) == {
+        "FIRMWARE": firmware, "BOOTLOADER_ID": "Rack 7 node-3", "POOL": "tank",
+        "KERNEL_PATTERN": "/boot/vmlinuz-{kver}", "INITRD_PATTERN": "/boot/initrd.img-{kver}"}
+
+
+def test_the_tool_the_list_the_cmdline_and_every_hook_are_written():
+    written = files(answers())
+    assert written["usr/sbin/kldload-boot"].startswith("#!/bin/sh\n")
+    assert written[ESP_LIST].startswith("#") and written[ESP_LIST].count("\n") == 1
+    assert written["etc/kernel/cmdline"] == "root=ZFS=tank/ROOT/debian rw\n"
+    for path in HOOK_PATHS:
+        assert written[path].endswith("exec /usr/sbin/kldload-boot refresh\n")
+
+
+def test_a_kernel_path_must_name_its_version():
+    assert kernel_pattern("/boot/vmlinuz-lts", "lts") == "/boot/vmlinuz-{kver}"
+    with pytest.raises(ValueError, match="does not name kernel"):
+        kernel_pattern("/boot/vmlinuz", "6.1.0-9-amd64")
+
+
+def test_entry_labels_number_the_disks_after_the_first():
+    assert entry_labels("KLDload", 1) == ["KLDload"]
+    assert entry_labels("KLDload", 3) == ["KLDload", "KLDload (disk 2)", "KLDload (disk 3)"]
