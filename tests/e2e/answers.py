@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from tests.e2e import cache
 from tests.e2e.sh import run
@@ -36,6 +37,9 @@ class InstallSpec:
     passphrase: str | None = None  # native encryption, typed at the boot prompt
     iso_seed: bool = False  # seed make --iso (ISO9660) instead of a FAT image
     missing_disk: bool = False  # answers name a disk that does not exist: refused
+    # The live stand-in's firmware: OVMF (its NVRAM then gets the installer's EFI boot
+    # entries) or QEMU's default SeaBIOS (legacy BIOS, no EFI variables).
+    live_firmware: Literal["uefi", "bios"] = "uefi"
 
     @property
     def hostname(self) -> str:

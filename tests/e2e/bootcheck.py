@@ -1,4 +1,4 @@
-"""Boot the installed disks alone under OVMF and check the system against its answers.
+"""Boot the installed disks alone (OVMF, or SeaBIOS) and check the system against its answers.
 
 Everything is checked from inside the booted system, over the serial console, as
 the admin user the answers created (root is locked): the first login itself shows
@@ -21,6 +21,10 @@ BE = f"{POOL}/ROOT/debian"
 PASSPHRASE_PROMPT = r"Enter passphrase for '?rpool'?:"
 BOOT_ENTRY = r'BdsDxe: starting Boot[0-9A-F]{4} "([^"]*)"'
 BOOTLOADER_ID = "KLDload"  # the answers' default KLDLOAD_BOOTLOADER_ID
+# Where a boot stops for good: OVMF and SeaBIOS out of boot options, the kernel dead.
+BOOT_DEAD_ENDS = (r"BdsDxe: No bootable option or device was found",
+                  r"Boot failed: not a bootable disk", r"No bootable device\.",
+                  r"Kernel panic - not syncing[^\r\n]*")
 FIRSTBOOT_END = r"kldload-firstboot: (done|already done|\d+ step\(s\) failed)"
 SECRET_KEYS = ("KLDLOAD_PASSWORD", "KLDLOAD_ZFS_PASSPHRASE", "KLDLOAD_EXPORT_SCP_PASS")
 TOPOLOGY_GROUP = {"mirror": "mirror-0", "raidz1": "raidz1-0"}
@@ -30,23 +34,50 @@ class CheckFailed(RuntimeError):
     """The installed system is not what the answers asked for."""
 
 
-def boot_to_login(guest: Guest, spec: InstallSpec) -> None:
-    """From power-on to a login prompt: OVMF starting the installer's EFI boot entry,
-    the passphrase prompt when encrypted, the end of kldload-firstboot (it writes to
-    the console), then a fresh login prompt."""
-    entry = guest.expect(BOOT_ENTRY, 120, "OVMF starting a boot entry").group(1)
-    if entry != BOOTLOADER_ID:
-        raise CheckFailed(f"OVMF started {entry!r}, not the installer's entry "
-                          f"{BOOTLOADER_ID!r}")
+def entry_label(disk: int) -> str:
+    """The EFI boot entry of the `disk`-th disk of the root pool (1-based): the answers'
+    KLDLOAD_BOOTLOADER_ID for the first, `KLDload (disk N)` for the others."""
+    return BOOTLOADER_ID if disk == 1 else f"{BOOTLOADER_ID} (disk {disk})"
+
+
+def boot_to_login(guest: Guest, spec: InstallSpec, entry: str | None = BOOTLOADER_ID, *,
+                  firstboot: bool = True) -> str | None:
+    """From power-on to a fresh login prompt; returns the EFI entry OVMF started.
+
+    `entry`: the exact label of the EFI boot entry OVMF must start (`BdsDxe: starting
+    ...`), or None to look at no firmware output (SeaBIOS, or OVMF with fresh NVRAM
+    falling back to EFI/BOOT/BOOTX64.EFI). Then the passphrase prompt when encrypted;
+    with `firstboot` (the first boot of an installed system only: it runs once) the end
+    of kldload-firstboot (it writes to the console); then a fresh login prompt. A boot
+    that cannot go on (no bootable device, a kernel panic) fails at once."""
+    started: str | None = None
+    if entry is not None:
+        index, match = guest.expect_any([BOOT_ENTRY, *BOOT_DEAD_ENDS], 120,
+                                        "OVMF starting a boot entry")
+        _dead_end(index, match)
+        started = match.group(1)
+        if started != entry:
+            raise CheckFailed(f"OVMF started {started!r}, not the entry {entry!r}")
     if spec.passphrase:
         guest.expect(PASSPHRASE_PROMPT, BOOT_TIMEOUT, "the ZFS passphrase prompt")
         guest.sendline(spec.passphrase)
+    login = rf"{re.escape(spec.hostname)} login: "
     # The getty does not wait for firstboot: its prompt may come before or after.
-    match = guest.expect(FIRSTBOOT_END, BOOT_TIMEOUT, "kldload-firstboot's end on the console")
-    if match.group(1) != "done":
+    first = FIRSTBOOT_END if firstboot else login
+    index, match = guest.expect_any([first, *BOOT_DEAD_ENDS], BOOT_TIMEOUT,
+                                    "kldload-firstboot's end on the console" if firstboot
+                                    else "the login prompt")
+    _dead_end(index, match)
+    if firstboot and match.group(1) != "done":
         raise CheckFailed(f"kldload-firstboot ended with: {match.group(0)}")
     guest.sendline("")  # the getty's prompt may have scrolled past: ask for a new one
-    guest.expect(rf"{re.escape(spec.hostname)} login: ", 120, "the login prompt")
+    guest.expect(login, 120, "the login prompt")
+    return started
+
+
+def _dead_end(index: int, match: re.Match[str]) -> None:
+    if index > 0:
+        raise CheckFailed(f"the boot cannot go on: {match.group(0).strip()}")
 
 
 def log_in(guest: Guest, spec: InstallSpec) -> bool:

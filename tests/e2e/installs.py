@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tests.e2e.answers import SEED_SERIAL, InstallSpec, make_seed
-from tests.e2e.bootcheck import CheckFailed, boot_to_login, check_system, log_in, power_off
+from tests.e2e.bootcheck import (
+    BOOTLOADER_ID,
+    CheckFailed,
+    boot_to_login,
+    check_system,
+    log_in,
+    power_off,
+)
 from tests.e2e.install import InstallRun, extract_logs, follow, io_disk
 from tests.e2e.qemu import Disk, Firmware, Guest, blank
 from tests.e2e.sh import run
@@ -75,9 +82,24 @@ def written_regions(path: Path) -> list[tuple[int, int]]:
     return found
 
 
+def target_disk(ctx: Run, spec: InstallSpec, serial: str) -> Disk:
+    """A blank sparse target disk of the layout, like a new drive."""
+    path = blank(ctx.run_dir / f"{spec.name}-{serial}.raw", TARGET_SIZE, ctx.log)
+    return Disk(path, serial, fmt="raw")
+
+
+def live_firmware(ctx: Run, spec: InstallSpec) -> Firmware | None:
+    """The live stand-in's firmware for `spec`: OVMF with the layout's own NVRAM (the
+    installed disks later boot with the same one), or None for SeaBIOS."""
+    if spec.live_firmware == "bios":
+        return None
+    return Firmware.uefi(ctx.run_dir, f"{spec.name}-ovmf-vars.fd")
+
+
 def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
-             seed: Path, firmware: Firmware) -> InstallRun:
-    """Boot the live stand-in with the seed and the targets; follow the install."""
+             seed: Path, firmware: Firmware | None) -> InstallRun:
+    """Boot the live stand-in with the seed and the targets; follow the install.
+    `firmware`: OVMF, or None for QEMU's default SeaBIOS."""
     from tests.e2e.layouts import live_guest
 
     io = io_disk(ctx.run_dir, spec.name, ctx.log)
@@ -118,12 +140,12 @@ def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: li
 
 
 def _boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
-                    firmware: Firmware) -> None:
+                    firmware: Firmware | None) -> None:
     with Guest(f"{spec.name}-boot", ctx.run_dir, disks=targets, firmware=firmware,
                network=True) as guest:
         try:
-            with result.step("uefi-boot"):
-                boot_to_login(guest, spec)
+            with result.step("uefi-boot" if firmware else "bios-boot"):
+                boot_to_login(guest, spec, BOOTLOADER_ID if firmware else None)
             with result.step("login"):
                 expired = log_in(guest, spec)
             with result.step("checks"):
@@ -142,9 +164,8 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
         seed_sha = _sha256(seed)
         # One machine: the NVRAM the installer writes its boot entry into is the
         # one the installed disks then boot with.
-        firmware = Firmware.uefi(ctx.run_dir, f"{spec.name}-ovmf-vars.fd")
-        targets = [Disk(blank(ctx.run_dir / f"{spec.name}-{serial}.raw", TARGET_SIZE, ctx.log),
-                        serial, fmt="raw") for serial in spec.serials]
+        firmware = live_firmware(ctx, spec)
+        targets = [target_disk(ctx, spec, serial) for serial in spec.serials]
         outcome = install_in_guest(ctx, result, spec, targets, seed, firmware)
         result.guest_seconds = outcome.guest_seconds
         if spec.missing_disk:

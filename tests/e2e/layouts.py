@@ -6,7 +6,9 @@ modules, a pool can be made on a blank virtual disk, the darksite disk is mounte
 and apt resolves the target's packages from it, and kldload-tui runs.
 ``firmware`` checks that OVMF (the UEFI boot check of installed disks) starts here.
 The install layouts (``single``, ``mirror``, ``raidz1``, ``encrypted`` and the
-failure case ``missing-disk``) are in installs.py.
+failure case ``missing-disk``) are in installs.py; the boot layouts (``mirror-degraded``,
+``raidz1-degraded``, ``esp-sync``, ``bios``: every disk boots, on UEFI and BIOS) in
+boot_layouts.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.darksite import GUEST_PATH, Darksite
 from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_layout
@@ -148,6 +151,7 @@ def firmware(ctx: Run, result: Result) -> None:
 LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     "smoke": smoke, "firmware": firmware,
     **{name: install_layout(spec) for name, spec in SPECS.items()},
+    **BOOT_LAYOUTS,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).

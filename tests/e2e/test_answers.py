@@ -10,10 +10,13 @@ import pytest
 
 from kldload_tui.backend.answers.file import parse_answers
 from tests.e2e.answers import InstallSpec, answers_text, by_id
+from tests.e2e.boot_layouts import BOOT_SPECS
 from tests.e2e.installs import SPECS
 
+ALL_SPECS = {**SPECS, **BOOT_SPECS}
 
-@pytest.mark.parametrize("spec", SPECS.values(), ids=list(SPECS))
+
+@pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=list(ALL_SPECS))
 def test_layout_answers_parse(spec: InstallSpec) -> None:
     parsed = parse_answers(answers_text(spec, "bookworm"), source=f"{spec.name}-answers.env")
     assert [p.render() for p in parsed.errors] == []
