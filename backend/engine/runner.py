@@ -72,6 +72,7 @@ class _Call:
     data: bytes | None = None
     responses: tuple[tuple[re.Pattern[str], str], ...] = ()
     on_line: LineFilter | None = None
+    cr_ends_line: bool = False
 
     @property
     def carries_secret(self) -> bool:
@@ -101,17 +102,27 @@ def _tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
 
 
 class _LineSplitter:
-    """Cuts a stream of chunks into lines and hands each to `emit`."""
+    """Cuts a stream of chunks into lines and hands each to `emit`.
 
-    def __init__(self, emit: Callable[[bytes], None]) -> None:
+    With `cr_ends_line`, a carriage return ends a line too: a progress
+    display that redraws in place is then seen at each redraw, not once at
+    the end (an empty line between a CR and an LF is dropped).
+    """
+
+    def __init__(self, emit: Callable[[bytes], None], *, cr_ends_line: bool = False) -> None:
         self._emit = emit
         self._pending = bytearray()
+        self._ends = re.compile(rb"\r\n?|\n" if cr_ends_line else rb"\n")
+        self._after_cr = False  # a CR ended the last line: an LF right after it is its end too
 
     def feed(self, chunk: bytes) -> None:
         self._pending += chunk
-        while (newline := self._pending.find(b"\n")) >= 0:
-            self._emit(bytes(self._pending[:newline]))
-            del self._pending[: newline + 1]
+        while (end := self._ends.search(self._pending)) is not None:
+            blank_cr = end.start() == 0 and (end.group() != b"\n" or self._after_cr)
+            if not blank_cr:
+                self._emit(bytes(self._pending[:end.start()]))
+            self._after_cr = end.group() == b"\r"
+            del self._pending[: end.end()]
         if len(self._pending) >= MAX_LINE_BYTES:
             self.flush()
 
@@ -169,7 +180,8 @@ class Runner(ABC):
     def run(self, argv: Sequence[str], *, check: bool = True,
             input: str | bytes | None = None, chroot: str | Path | None = None,
             env: Mapping[str, str] | None = None, timeout: float | None = None,
-            phase: str | None = None, on_line: LineFilter | None = None) -> CommandResult:
+            phase: str | None = None, on_line: LineFilter | None = None,
+            cr_ends_line: bool = False) -> CommandResult:
         """Run argv (as `chroot ROOT argv...` when `chroot` is given).
 
         `input` is fed on stdin and never logged: it is how a secret reaches a
@@ -180,9 +192,12 @@ class Runner(ABC):
         `on_line` is handed each output line's event once it is logged, and
         returns the events to emit in its place: the line, and a `Progress`
         read from it (a line meant for a parser rather than people may go).
+        `cr_ends_line` makes each carriage return end a line, for commands
+        whose progress redraws in place (`qemu-img -p`).
         """
         data = input.encode("utf-8") if isinstance(input, str) else input
-        call = self._call(argv, chroot, env, timeout, phase, data=data, on_line=on_line)
+        call = self._call(argv, chroot, env, timeout, phase, data=data, on_line=on_line,
+                          cr_ends_line=cr_ends_line)
         if data is not None:
             # Neither the content nor its length: a length tells a password's.
             self._log_line("  <stdin: not logged>", call.phase)
@@ -340,7 +355,8 @@ class LocalRunner(Runner):
         assert proc.stdout is not None and proc.stderr is not None
         pipes: dict[str, IO[bytes]] = {"stdout": proc.stdout, "stderr": proc.stderr}
         collected = {"stdout": bytearray(), "stderr": bytearray()}
-        splitters = {name: _LineSplitter(partial(self._emit_line, call, name))
+        splitters = {name: _LineSplitter(partial(self._emit_line, call, name),
+                                         cr_ends_line=call.cr_ends_line)
                      for name in ("stdout", "stderr")}
         if proc.stdin is not None:
             pipes["stdin"] = proc.stdin

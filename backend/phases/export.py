@@ -102,8 +102,14 @@ class Export(Phase):
         self._read_back = None
         self._session = None
         try:
-            export_image(ctx.runner, job.source, job.fmt, job.out, size_bytes=job.size_bytes,
-                         distro=ctx.answers.distro, dry_run=ctx.dry_run)
+            # The one code path `kldload-tui export` takes too. A disk's estimate
+            # is its whole size (its unused blocks are not known without reading
+            # it all), so a shortfall is a warning here rather than the end of an
+            # install whose image is most likely far smaller.
+            for warning in export_image(ctx.runner, job.source, job.fmt, job.out,
+                                        size_bytes=job.size_bytes, distro=ctx.answers.distro,
+                                        dry_run=ctx.dry_run, room="warn"):
+                ctx.warn(warning)
         except ExportError as exc:
             raise InstallError(str(exc)) from exc
         ctx.runner.note(f"image written: {job.out}")
@@ -122,7 +128,7 @@ class Export(Phase):
 
     def _read_image_back(self, ctx: InstallContext, job: ExportJob, *, before: str) -> None:
         try:
-            problems = verify_export(ctx.runner, job.source, job.fmt, job.out)
+            problems = verify_export(ctx.runner, job.source, job.fmt, job.out, progress=True)
         except (ExportError, ValueError, KeyError) as exc:  # unreadable qemu-img output
             problems = [f"{type(exc).__name__}: {exc}"]
         if problems:

@@ -57,6 +57,8 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
                               "package's architecture"),
     "target/manifest.py": (frozenset({"debian"}), "held names use Debian policy's grammar, "
                            "the only one kldload-package-holds accepts (its error says so)"),
+    "export/naming.py": (frozenset({"debian"}), "an image named without answers gets the "
+                         "seed reference's default distribution, as kexport's example does"),
     "export/ovf.py": (frozenset(DISTROS), "OVF's guest-OS catalogue (CIM OsType, VMware "
                       "guest ids) names each distribution: a fact of the format"),
 }

@@ -292,3 +292,24 @@ def test_recording_runner_logs_plan(tmp_path: Path) -> None:
     assert "$ tool --flag" in text
     assert "<stdin: not logged>" in text
     assert SECRET not in text
+
+
+def test_carriage_returns_end_lines_only_when_asked() -> None:
+    from kldload_tui.backend.engine.runner import _LineSplitter
+
+    def split(cr: bool, chunks: list[bytes]) -> list[bytes]:
+        lines: list[bytes] = []
+        splitter = _LineSplitter(lines.append, cr_ends_line=cr)
+        for chunk in chunks:
+            splitter.feed(chunk)
+        splitter.flush()
+        return lines
+
+    # qemu-img -p: each redraw ends in \r, the last one is followed by \n, which
+    # ends nothing more; a \n after a whole CRLF line is a blank line, as ever.
+    chunks = [b"    (0.00/100%)\r    (50", b".00/100%)\r", b"    (100.00/100%)\r", b"\n",
+              b"done\r\n", b"\n"]
+    assert split(True, chunks) == [b"    (0.00/100%)", b"    (50.00/100%)",
+                                   b"    (100.00/100%)", b"done", b""]
+    assert split(False, chunks) == [
+        b"    (0.00/100%)\r    (50.00/100%)\r    (100.00/100%)\r", b"done\r", b""]
