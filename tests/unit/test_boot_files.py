@@ -4,12 +4,17 @@ reads it, the hooks, and the firmware entry labels."""
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from kldload_tui.backend.answers.file import parse_answers
 from kldload_tui.backend.answers.model import Answers, Firmware
-from kldload_tui.backend.phases.system import entry_labels
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.engine.core import InstallContext, InstallOptions, VerifyError
+from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.machine.model import Machine
+from kldload_tui.backend.phases.system import Bootloader, entry_labels
 from kldload_tui.backend.target.boot import (
     BOOT_CONF,
     ESP_LIST,
@@ -81,3 +86,47 @@ def test_a_kernel_path_must_name_its_version():
 def test_entry_labels_number_the_disks_after_the_first():
     assert entry_labels("KLDload", 1) == ["KLDload"]
     assert entry_labels("KLDload", 3) == ["KLDload", "KLDload (disk 2)", "KLDload (disk 3)"]
+
+
+# -- the bootloader phase's verify, against a target tree and canned commands ---------
+
+ESPS = ["/dev/disk/by-id/virtio-a-part1", "/dev/disk/by-id/virtio-b-part1"]
+EFI_TWO = ("BootCurrent: 0001\nBootOrder: 0003,0004,0001\nBoot0001* UEFI Misc Device\n"
+           "Boot0003* KLDload\tHD(1,GPT,aa)/File(\\EFI\\systemd\\systemd-bootx64.efi)\n"
+           "Boot0004* KLDload (disk 2)\tHD(1,GPT,bb)/File(\\EFI\\systemd\\systemd-bootx64.efi)\n")
+
+
+def verify_context(tmp_path: Path, *, check_rc: int = 0, listed: int = 2,
+                   cmdline: str = "root=ZFS=rpool/ROOT/debian rw",
+                   efi: str = EFI_TWO) -> InstallContext:
+    (tmp_path / "etc/kernel").mkdir(parents=True)
+    (tmp_path / "etc/kldload").mkdir(parents=True)
+    (tmp_path / "etc/kernel/cmdline").write_text(cmdline + "\n")
+    (tmp_path / "etc/kldload/esps").write_text(
+        "# ESPs\n" + "".join(f"AAAA-000{n}\n" for n in range(listed)))
+    runner = RecordingRunner()
+    runner.respond(["/usr/sbin/kldload-boot", "check"], returncode=check_rc,
+                   stdout="ESP AAAA-0001: differs kldload/6.1/initrd.img\n" if check_rc else "")
+    runner.respond(["findmnt", "-n", "-t", "efivarfs"], stdout="/sys/firmware/efi/efivars\n")
+    runner.respond(["efibootmgr"], stdout=efi)
+    a = answers()
+    ctx = InstallContext(a, Machine(firmware="uefi"), runner,
+                         InstallOptions(target_root=tmp_path), distro_backend(a))
+    ctx.esp_partitions = list(ESPS)
+    return ctx
+
+
+def test_verify_passes_with_every_esp_in_sync_and_one_entry_per_disk(tmp_path):
+    Bootloader().verify(verify_context(tmp_path))
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"check_rc": 1}, "not in sync:\nESP AAAA-0001: differs kldload/6.1/initrd.img"),
+    ({"listed": 1}, "lists 1 ESP"),
+    ({"cmdline": "root=ZFS=rpool/ROOT/other rw"}, "does not boot root=ZFS=rpool/ROOT/debian"),
+    ({"efi": EFI_TWO.replace("KLDload (disk 2)", "KLDload disk 2")},
+     "no EFI boot entry labelled 'KLDload \\(disk 2\\)'"),
+])
+def test_verify_fails_on_what_would_not_boot(tmp_path, kwargs, message):
+    with pytest.raises(VerifyError, match=message):
+        Bootloader().verify(verify_context(tmp_path, **kwargs))
