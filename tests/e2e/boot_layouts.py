@@ -202,7 +202,9 @@ def esp_sync(ctx: Run, result: Result) -> None:
                                    "after the install")
             result.checks.append("esps-identical")
             # For the ESP size: what one kernel, its initramfs and the loaders take.
-            usage = on_esp(guest, serials[0], f"du -sk . kldload/{kver} EFI grub 2>/dev/null")
+            # One du per path: du counts a file once, so after `.` the rest print nothing.
+            usage = on_esp(guest, serials[0], "for p in . kldload/* EFI grub loader; do "
+                           "du -sk \"$p\"; done 2>/dev/null")
             result.report.append("ESP usage (KiB): " + ", ".join(
                 f"{where} {kib}" for kib, where in (line.split(maxsplit=1)
                                                     for line in usage.splitlines())))
