@@ -14,11 +14,12 @@ file, and against a loop device attached to the whole of it.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from kldload_tui.backend.machine.mountinfo import read_mountinfo, unescape
 
 SECTOR = 512
 _UNBOUNDED = 1 << 63
@@ -116,25 +117,15 @@ def path_extents(path: str | Path, sys_root: Path = Path("/sys")) -> list[Extent
     return []
 
 
-def _unescape(text: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
-
-
 def _mounts(proc_root: Path) -> Iterable[tuple[str, int | None, str]]:
     """(source, device number or None, target) of each mount."""
-    try:
-        lines = (proc_root / "self" / "mountinfo").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return
-    for line in lines:
-        head, sep, tail = line.partition(" - ")
-        fields, rest = head.split(), tail.split()
-        if not sep or len(fields) < 5 or len(rest) < 2:
+    for mount in read_mountinfo(proc_root / "self" / "mountinfo"):
+        if not mount.source:
             continue
-        major, _, minor = fields[2].partition(":")
+        major, _, minor = mount.devno.partition(":")
         # Major 0 is an anonymous device (btrfs, overlay, zfs): the source path says more.
         rdev = os.makedev(int(major), int(minor)) if major.isdigit() and major != "0" else None
-        yield _unescape(rest[1]), rdev, _unescape(fields[4])
+        yield mount.source, rdev, mount.target
 
 
 def _swaps(proc_root: Path) -> Iterable[str]:
@@ -144,7 +135,7 @@ def _swaps(proc_root: Path) -> Iterable[str]:
         return
     for line in lines:
         if line.split():
-            yield _unescape(line.split()[0])
+            yield unescape(line.split()[0])
 
 
 def users(path: str | Path, *, sys_root: Path = Path("/sys"),

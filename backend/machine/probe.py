@@ -46,6 +46,7 @@ from kldload_tui.backend.machine.model import (
     SeedDescription,
     resolve_machine,
 )
+from kldload_tui.backend.machine.mountinfo import read_mountinfo
 
 Source = Literal["auto", "udev", "lsblk"]
 LSBLK_COLUMNS = ("KNAME", "PATH", "TYPE", "SIZE", "MODEL", "VENDOR", "SERIAL", "WWN", "TRAN",
@@ -133,15 +134,8 @@ class _Sysfs:
 def _mountpoints(mountinfo: Path) -> dict[str, list[str]]:
     """`major:minor` -> mount targets, from /proc/self/mountinfo."""
     table: dict[str, list[str]] = {}
-    try:
-        lines = mountinfo.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return table
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 4:
-            target = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
-            table.setdefault(fields[2], []).append(target)
+    for mount in read_mountinfo(mountinfo):
+        table.setdefault(mount.devno, []).append(mount.target)
     return {k: sorted(set(v)) for k, v in table.items()}
 
 
