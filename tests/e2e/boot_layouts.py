@@ -21,7 +21,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tests.e2e.answers import InstallSpec, make_seed
-from tests.e2e.bootcheck import BOOTLOADER_ID, POOL, CheckFailed, check_system, entry_label
+from tests.e2e.bootcheck import (
+    BOOTLOADER_ID,
+    POOL,
+    CheckFailed,
+    check_system,
+    entry_label,
+    ok,
+)
 from tests.e2e.bootparse import (
     esp_expected,
     esp_stable,
@@ -40,7 +47,6 @@ from tests.e2e.bootsteps import (
     esp_files,
     file_sha,
     note,
-    ok,
     on_esp,
 )
 from tests.e2e.installs import install_in_guest, live_firmware, target_disk

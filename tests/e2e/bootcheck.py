@@ -104,10 +104,11 @@ def log_in(guest: Guest, spec: InstallSpec) -> bool:
     return expired
 
 
-def _ok(guest: Guest, command: str, timeout: float = CHECK_TIMEOUT) -> str:
+def ok(guest: Guest, command: str, timeout: float = CHECK_TIMEOUT) -> str:
+    """Run a command; its output, stripped. CheckFailed when it exits non-zero."""
     rc, output = guest.shell(command, timeout)
     if rc != 0:
-        raise CheckFailed(f"`{command}` exited {rc}:\n{output[-1500:]}")
+        raise CheckFailed(f"`{command}` exited {rc}:\n{output[-2000:]}")
     return output.strip()
 
 
@@ -145,71 +146,71 @@ def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> 
                           else "the answered password was expired too")
     check("password-expiry")
     state = guest.shell("systemctl is-system-running --wait", 300)[1].strip()
-    failed = _ok(guest, "systemctl --failed --no-legend --plain")
+    failed = ok(guest, "systemctl --failed --no-legend --plain")
     if failed or state.splitlines()[-1:] != ["running"]:
         raise CheckFailed(f"system state {state!r}; failed units:\n{failed}")
     check("no-failed-units")
-    _expect("root filesystem", _ok(guest, "findmnt -n -o SOURCE,FSTYPE /"),
+    _expect("root filesystem", ok(guest, "findmnt -n -o SOURCE,FSTYPE /"),
             lambda s: s.split() == [BE, "zfs"])
-    _expect("bootfs", _ok(guest, f"zpool get -H -o value bootfs {POOL}"), lambda s: s == BE)
+    _expect("bootfs", ok(guest, f"zpool get -H -o value bootfs {POOL}"), lambda s: s == BE)
     check("root-on-zfs")
-    _expect("pool health", _ok(guest, f"zpool list -H -o health {POOL}"),
+    _expect("pool health", ok(guest, f"zpool list -H -o health {POOL}"),
             lambda s: s == "ONLINE")
-    status = _ok(guest, f"sudo -n zpool status -P {POOL}")
+    status = ok(guest, f"sudo -n zpool status -P {POOL}")
     vdevs = re.findall(r"/dev/disk/by-id/virtio-(target\d+)-part2\s+ONLINE", status)
     group = TOPOLOGY_GROUP.get(spec.topology)
     if sorted(vdevs) != spec.serials or (group and group not in status):
         raise CheckFailed(f"pool topology is not {spec.topology} of {spec.serials}:\n{status}")
     check("pool-topology")
     if spec.passphrase:
-        _expect("encryption", _ok(guest, f"zfs get -H -o value encryption,keystatus {POOL}"),
+        _expect("encryption", ok(guest, f"zfs get -H -o value encryption,keystatus {POOL}"),
                 lambda s: s.split() == ["aes-256-gcm", "available"])
         check("encrypted")
-    _expect("hostname", _ok(guest, "hostname; cat /etc/hostname"),
+    _expect("hostname", ok(guest, "hostname; cat /etc/hostname"),
             lambda s: s.split() == [spec.hostname, spec.hostname])
     check("hostname")
-    _expect("admin groups", _ok(guest, "id -nG admin"), lambda s: "sudo" in s.split())
-    _expect("sudo rule", _ok(guest, "sudo -n cat /etc/sudoers.d/kldload-admin; "
+    _expect("admin groups", ok(guest, "id -nG admin"), lambda s: "sudo" in s.split())
+    _expect("sudo rule", ok(guest, "sudo -n cat /etc/sudoers.d/kldload-admin; "
                                     "sudo -n stat -c %a /etc/sudoers.d/kldload-admin"),
             lambda s: "admin ALL=(ALL) NOPASSWD:ALL" in s and s.endswith("440"))
     check("admin-sudo")
-    _expect("authorized_keys", _ok(guest, "cat ~/.ssh/authorized_keys; "
+    _expect("authorized_keys", ok(guest, "cat ~/.ssh/authorized_keys; "
                                           "stat -c '%a %U' ~/.ssh/authorized_keys"),
             lambda s: SSH_KEY in s and s.endswith("600 admin"))
     check("ssh-key")
-    _ok(guest, "test -s /var/lib/kldload/firstboot.done")
-    _expect("firstboot unit", _ok(guest, "systemctl is-enabled kldload-firstboot.service || :"),
+    ok(guest, "test -s /var/lib/kldload/firstboot.done")
+    _expect("firstboot unit", ok(guest, "systemctl is-enabled kldload-firstboot.service || :"),
             lambda s: s == "disabled")
-    _expect("firstboot runs", _ok(guest, "sudo -n journalctl -o cat -u "
+    _expect("firstboot runs", ok(guest, "sudo -n journalctl -o cat -u "
                                          "kldload-firstboot.service | grep -c "
                                          "'^kldload-firstboot: done$'"), lambda s: s == "1")
     check("firstboot-once")
-    _expect("timers", _ok(guest, "systemctl is-active kldload-snapshot.timer "
+    _expect("timers", ok(guest, "systemctl is-active kldload-snapshot.timer "
                                  "kldload-scrub.timer"), lambda s: s.split() == ["active"] * 2)
     check("timers")
-    held = _ok(guest, "apt-mark showhold").split()
-    wanted = _ok(guest, "grep -v '^#' /etc/kldload/held-packages").split()
+    held = ok(guest, "apt-mark showhold").split()
+    wanted = ok(guest, "grep -v '^#' /etc/kldload/held-packages").split()
     if not wanted or set(wanted) - set(held):
         raise CheckFailed(f"held {held}, /etc/kldload/held-packages asks {wanted}")
     check("package-holds")
     manifest = "/etc/kldload/install-manifest.env"
-    _expect("manifest mode", _ok(guest, f"sudo -n stat -c '%a %U' {manifest}"),
+    _expect("manifest mode", ok(guest, f"sudo -n stat -c '%a %U' {manifest}"),
             lambda s: s == "600 root")
-    text = _ok(guest, f"sudo -n cat {manifest}")
+    text = ok(guest, f"sudo -n cat {manifest}")
     leaked = [k for k in SECRET_KEYS if re.search(rf"^{k}=", text, re.M)]
     leaked += ["a secret value" for s in spec.secrets() if s in text]
     if leaked or f"KLDLOAD_HOSTNAME={spec.hostname}" not in text.replace("'", "").replace(
             '"', ""):
         raise CheckFailed(f"manifest: secrets {leaked} or no hostname:\n{text}")
     check("manifest")
-    mode = _ok(guest, "sudo -n stat -c %a /etc/kldload/answers.env")
-    answers = _ok(guest, "sudo -n cat /etc/kldload/answers.env")
+    mode = ok(guest, "sudo -n stat -c %a /etc/kldload/answers.env")
+    answers = ok(guest, "sudo -n cat /etc/kldload/answers.env")
     if mode != "600" or any(s in answers for s in spec.secrets()):
         raise CheckFailed(f"/etc/kldload/answers.env is mode {mode} or holds a secret:\n"
                           f"{answers}")
     replay_check(answers, spec, suite)
-    _ok(guest, "sudo -n test -s /var/log/kldload/install.log")
-    _ok(guest, "sudo -n grep -q 'phase configure: verified' /var/log/kldload/install.log")
+    ok(guest, "sudo -n test -s /var/log/kldload/install.log")
+    ok(guest, "sudo -n grep -q 'phase configure: verified' /var/log/kldload/install.log")
     check("install-log-and-answers")
     return passed
 

@@ -21,6 +21,7 @@ from tests.e2e.bootcheck import (
     boot_to_login,
     entry_label,
     log_in,
+    ok,
     power_off,
 )
 from tests.e2e.bootparse import (
@@ -45,14 +46,6 @@ ESP_UNIT = re.compile(r"(?i)efi|\besp\b|boot\.mount|systemd-boot|vfat|fsck|kldlo
                       r"by\\x2duuid")
 MIB = 1 << 20
 BIOS_BOOT_MIN = 512 << 10
-
-
-def ok(guest: Guest, command: str, timeout: float = CHECK_TIMEOUT) -> str:
-    """Run a command; its output, stripped. CheckFailed when it exits non-zero."""
-    rc, output = guest.shell(command, timeout)
-    if rc != 0:
-        raise CheckFailed(f"`{command}` exited {rc}:\n{output[-2000:]}")
-    return output.strip()
 
 
 def note(ctx: Run, title: str, text: str) -> None:
