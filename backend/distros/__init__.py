@@ -35,6 +35,9 @@ class DistroBackend(ABC):
     supported: bool = True
     # The KLDLOAD_DISTRO values this backend installs: what makes it found.
     serves: ClassVar[tuple[Distro, ...]] = ()
+    # cloud-init's network renderers for a sealed image, best first: the stack the
+    # installed system's own network configuration uses (empty: cloud-init's order).
+    cloud_init_renderers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
@@ -70,6 +73,16 @@ class DistroBackend(ABC):
     @abstractmethod
     def verify_initramfs(self, ctx: InstallContext) -> None:
         """The initramfs holds the zfs module and its import scripts."""
+
+    @abstractmethod
+    def rebuild_initramfs(self, ctx: InstallContext) -> None:
+        """Rebuild every installed kernel's initramfs from the target as it is now
+        (sealing removes the host ID and the pool's cachefile it holds); the
+        bootloader's hooks copy the result to the ESPs."""
+
+    @abstractmethod
+    def initramfs_files(self, ctx: InstallContext) -> list[str]:
+        """The paths inside the installed kernel's initramfs."""
 
     @abstractmethod
     def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
@@ -143,6 +156,13 @@ class UnsupportedDistro(DistroBackend):
 
     def verify_initramfs(self, ctx: InstallContext) -> None:
         self._refuse()
+
+    def rebuild_initramfs(self, ctx: InstallContext) -> None:
+        self._refuse()
+
+    def initramfs_files(self, ctx: InstallContext) -> list[str]:
+        self._refuse()
+        return []
 
     def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
         self._refuse()

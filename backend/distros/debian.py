@@ -85,6 +85,8 @@ FEATURE_PACKAGES: dict[str, tuple[str, ...]] = {
     "nvidia_drivers": ("nvidia-driver", "firmware-misc-nonfree"),
     "wireguard": ("wireguard-tools",),
 }
+# A sealed image is personalised by cloud-init on each clone's first boot.
+SEAL_PACKAGES = ("cloud-init",)
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "DEBCONF_NONINTERACTIVE_SEEN": "true"}
 # apt's machine-readable progress, on stdout among its output (bootstrap_progress).
 APT_STATUS = ["-o", "APT::Status-Fd=1"]
@@ -110,6 +112,9 @@ class DebianBackend(DistroBackend):
 
     name = "debian"
     serves = (Distro.DEBIAN,)
+    # kldload configures systemd-networkd (target/files.network_file); without this
+    # cloud-init would pick ifupdown's ENI, which Debian also installs.
+    cloud_init_renderers = ("networkd",)
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
@@ -155,7 +160,7 @@ class DebianBackend(DistroBackend):
             if getattr(a, field_name):
                 wanted += packages
         if a.export_format is not ExportFormat.NONE:
-            wanted.append("cloud-init")  # a sealed image is personalised by cloud-init
+            wanted += SEAL_PACKAGES
         wanted += a.extra_packages
         return list(dict.fromkeys(wanted))
 
@@ -304,12 +309,19 @@ class DebianBackend(DistroBackend):
         # holds the configured system: hostid, cachefile, hostname, keyboard layout.
         ctx.chroot(["update-initramfs", "-c", "-k", ctx.kernel_version or "all"], timeout=3600)
 
+    def rebuild_initramfs(self, ctx: InstallContext) -> None:
+        # -u -k all: every kernel the target has; kldload-boot's post-update hook
+        # then copies each new initrd to every ESP.
+        ctx.chroot(["update-initramfs", "-u", "-k", "all"], timeout=3600)
+
+    def initramfs_files(self, ctx: InstallContext) -> list[str]:
+        return ctx.chroot(["lsinitramfs", self.boot_files(ctx)[1]]).splitlines()
+
     def verify_initramfs(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError
 
-        image = f"/boot/initrd.img-{ctx.kernel_version}"
-        listing = ctx.chroot(["lsinitramfs", image])
-        names = listing.splitlines()
+        image = self.boot_files(ctx)[1]
+        names = self.initramfs_files(ctx)
         files = {n.split("/")[-1] for n in names}
         needed = {"zfs.ko": any(f.startswith("zfs.ko") for f in files),
                   "scripts/zfs": any(n.endswith("scripts/zfs") for n in names),

@@ -69,13 +69,27 @@ from kldload_tui.backend.export.verify import (
 __all__ = [
     "FORMATS", "MIB", "PASSWORD_PROMPT", "USTAR_MAX_MEMBER", "ExportError", "ExportRefused",
     "FormatSpec", "OvaLayout", "RoomPolicy", "UploadTarget", "check_descriptor", "check_info",
-    "convert_argv", "export_image", "image_info_argv", "image_name", "member_image",
+    "checksum_path", "convert_argv", "export_image", "image_info_argv", "image_name",
+    "member_image",
     "ova_tar_argv", "ovf_descriptor", "partial_path", "remote_sha256", "remote_sha256_argv",
     "scp_argv", "sha256_file", "sha256_stream", "source_size", "ssh_options", "upload",
-    "verify_export",
+    "verify_export", "write_checksum",
 ]
 
 PLACEHOLDER_DIGEST = "<sha256 computed at export time>"
+
+
+def checksum_path(image: Path) -> Path:
+    """Where the image's checksum file goes: beside it, `NAME.sha256`."""
+    return image.with_name(image.name + ".sha256")
+
+
+def write_checksum(runner: Runner, image: Path, digest: str) -> Path:
+    """`NAME.sha256` beside the image, in sha256sum's format with the bare file name,
+    so that `sha256sum -c` in the image's directory (and Packer's `file:`) reads it."""
+    path = checksum_path(image)
+    runner.write_file(path, f"{digest}  {image.name}\n", 0o644)
+    return path
 
 
 def convert_argv(source_disk: str | Path, fmt: ExportFormat, out: Path, *,

@@ -18,7 +18,7 @@ from kldload_tui.backend.answers.model import Distro, ExportFormat
 from kldload_tui.backend.engine.events import EventSink
 from kldload_tui.backend.engine.runner import LocalRunner
 from kldload_tui.backend.export.formats import ExportError, sha256_file
-from kldload_tui.backend.export.image import export_image
+from kldload_tui.backend.export.image import checksum_path, export_image, write_checksum
 from kldload_tui.backend.export.naming import SEED_DEFAULT_DISTRO
 from kldload_tui.backend.export.source import inspect_source
 from kldload_tui.backend.export.verify import verify_export
@@ -73,11 +73,12 @@ def kexport(request: ExportRequest, *, sink: EventSink | None = None,
         runner.current_phase = "verify"
         problems = verify_export(runner, source.path, request.fmt, request.out, progress=True)
         if problems:
-            runner.run(["rm", "-f", "--", str(request.out)])
+            runner.run(["rm", "-f", "--", str(request.out), str(checksum_path(request.out))])
             raise VerifyFailed("the image did not read back as the disk, and was removed:\n"
                                + "\n".join(f"- {p}" for p in problems))
         runner.current_phase = None
         digest = sha256_file(request.out)
         runner.note(f"sha256 {digest}  {request.out}")
+        write_checksum(runner, request.out, digest)
         return ExportDone(source.path, request.out, request.fmt, request.out.stat().st_size,
                           source.size_bytes, digest, warnings)

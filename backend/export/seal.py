@@ -3,11 +3,14 @@
 `SEAL_STEPS` is the data (what, where, why), following the seed's "What
 sealing does"; `seal_commands` turns it into argv lists for one mounted target,
 which the engine runs through the runner. The files a sealed image gains
-(cloud-init's datasource list) are `target_files.seal_files`.
+(cloud-init's datasource list and network renderer) are
+`target_files.seal_files`; the seal phase then rebuilds the initramfs, which
+held the host ID and the cachefile.
 
 Every clone then gets its own identity on first boot: systemd makes a new
-machine-id, kldload-firstboot regenerates the SSH host keys and the WireGuard
-key, cloud-init applies the platform's hostname, users and network.
+machine-id, kldload-firstboot regenerates the SSH host keys, the WireGuard
+key, the ZFS host ID and the cachefile (and the initramfs with them),
+cloud-init applies the platform's hostname, users and network.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pathlib import Path
 
 from kldload_tui.backend.target.files import STATIC_NETWORK_PATH, WIREGUARD_DIR
 from kldload_tui.backend.target.manifest import ANSWERS_COPY_PATH, MANIFEST_PATH
+
+HOSTID_PATH = "etc/hostid"
+ZPOOL_CACHE_PATH = "etc/zfs/zpool.cache"
 
 
 class SealAction(StrEnum):
@@ -48,6 +54,11 @@ SEAL_STEPS: tuple[SealStep, ...] = (
     SealStep(SealAction.REMOVE, f"{WIREGUARD_DIR}/wg0.key",
              "each clone makes its own WireGuard key on first boot"),
     SealStep(SealAction.REMOVE, f"{WIREGUARD_DIR}/wg0.pub", "goes with the key"),
+    SealStep(SealAction.REMOVE, HOSTID_PATH,
+             "ZFS records the importing host's ID in the pool: clones sharing one could "
+             "import each other's pools unforced; each clone makes its own on first boot"),
+    SealStep(SealAction.REMOVE, ZPOOL_CACHE_PATH,
+             "the cachefile lists the build machine's devices; each clone writes its own"),
     SealStep(SealAction.EMPTY_DIR, "var/lib/dhcp", "stale dhclient leases cause IP conflicts"),
     SealStep(SealAction.EMPTY_DIR, "var/lib/dhclient", "stale dhclient leases (EL family)"),
     SealStep(SealAction.REMOVE, "var/lib/NetworkManager/*.lease",

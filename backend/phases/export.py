@@ -21,11 +21,14 @@ from pathlib import Path
 from kldload_tui.backend.answers.model import ExportFormat
 from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
 from kldload_tui.backend.export.image import (
+    PLACEHOLDER_DIGEST,
     ExportError,
+    checksum_path,
     export_image,
     image_name,
     sha256_file,
     verify_export,
+    write_checksum,
 )
 from kldload_tui.backend.export.upload import (
     HostKeyError,
@@ -91,6 +94,8 @@ class Export(Phase):
         # The upload target with the host key trusted for the upload, so that
         # `verify` checks the checksum on that same host.
         self._session: UploadTarget | None = None
+        # The image's SHA256 as computed in `run`, valid while `_read_back` is.
+        self._digest: str | None = None
 
     def applies(self, ctx: InstallContext) -> bool:
         return ctx.answers.export_format is not ExportFormat.NONE
@@ -101,6 +106,7 @@ class Export(Phase):
             ctx.runner.add_secret(job.password)
         self._read_back = None
         self._session = None
+        self._digest = None
         try:
             # The one code path `kldload-tui export` takes too. A disk's estimate
             # is its whole size (its unused blocks are not known without reading
@@ -113,18 +119,23 @@ class Export(Phase):
         except ExportError as exc:
             raise InstallError(str(exc)) from exc
         ctx.runner.note(f"image written: {job.out}")
-        if job.target is None:
-            return
         if not ctx.dry_run:
             self._read_image_back(ctx, job, before="it was not uploaded")
+        self._digest = PLACEHOLDER_DIGEST if ctx.dry_run else sha256_file(job.out)
+        ctx.runner.note(f"sha256 {self._digest}  {job.out}")
+        checksum = write_checksum(ctx.runner, job.out, self._digest)
+        if job.target is None:
+            return
         try:
             self._session = trust_host(ctx.runner, job.target,
                                        password=job.target.uses_password(job.password),
                                        dry_run=ctx.dry_run)
         except HostKeyError as exc:
             raise InstallError(f"{exc}; the image is kept at {job.out}") from exc
-        upload(ctx.runner, job.out, self._session, password=job.password, dry_run=ctx.dry_run)
-        ctx.runner.note(f"uploaded to {job.where}")
+        for local in (job.out, checksum):
+            upload(ctx.runner, local, self._session, password=job.password,
+                   dry_run=ctx.dry_run)
+        ctx.runner.note(f"uploaded to {job.where} with {checksum.name}")
 
     def _read_image_back(self, ctx: InstallContext, job: ExportJob, *, before: str) -> None:
         try:
@@ -143,16 +154,21 @@ class Export(Phase):
             raise VerifyError(f"the exported image {job.out} does not exist")
         if self._read_back != _stamp(job.out):
             self._read_image_back(ctx, job, before="verify")
+            self._digest = None
+        local = self._digest or sha256_file(job.out)
+        checksum = checksum_path(job.out)
+        written = checksum.read_text().split() if checksum.is_file() else []
+        if written[:1] != [local]:
+            raise VerifyError(f"{checksum} does not hold the image's SHA256 {local}")
         if job.target is None:
             return
-        local = sha256_file(job.out)
-        ctx.runner.note(f"sha256 {local}  {job.out}")
         target = self._session or job.target
-        try:
-            remote = remote_sha256(ctx.runner, target, target.remote_file(job.out.name),
-                                   password=job.password)
-        except HostKeyError as exc:
-            raise VerifyError(str(exc)) from exc
-        if remote != local:
-            raise VerifyError(f"the uploaded image {job.where} has SHA256 {remote}, "
-                              f"the local one {local}")
+        for path, want in ((job.out, local), (checksum, sha256_file(checksum))):
+            remote_path = target.remote_file(path.name)
+            try:
+                remote = remote_sha256(ctx.runner, target, remote_path, password=job.password)
+            except HostKeyError as exc:
+                raise VerifyError(str(exc)) from exc
+            if remote != want:
+                raise VerifyError(f"the uploaded {target.user}@{target.host}:{remote_path} "
+                                  f"has SHA256 {remote}, the local file {want}")

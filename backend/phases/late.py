@@ -9,7 +9,12 @@ from kldload_tui.backend.answers.envfile import parse_env
 from kldload_tui.backend.answers.file import REDACTED, dump_answers
 from kldload_tui.backend.answers.model import ExportFormat
 from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
-from kldload_tui.backend.export.seal import SEAL_STEPS, seal_commands
+from kldload_tui.backend.export.seal import (
+    HOSTID_PATH,
+    SEAL_STEPS,
+    ZPOOL_CACHE_PATH,
+    seal_commands,
+)
 from kldload_tui.backend.target.files import (
     HELD_PACKAGES_PATH,
     manifest_files,
@@ -27,6 +32,7 @@ from kldload_tui.backend.target.manifest import (
 )
 
 ANSWERS_COPY = "/" + ANSWERS_COPY_PATH
+
 # Dry runs write this time so that two plans of the same answers are identical.
 PLAN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -116,9 +122,11 @@ class Seal(Phase):
         else:
             for argv in seal_commands(ctx.target):
                 ctx.run(argv)
-        files = seal_files()
+        files = seal_files(ctx.distro.cloud_init_renderers)
         ctx.write_files(files)
         ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+        # The initramfs holds a copy of the host ID and the cachefile just removed.
+        ctx.distro.rebuild_initramfs(ctx)
 
     def verify(self, ctx: InstallContext) -> None:
         if ctx.path("/etc/machine-id").stat().st_size != 0:
@@ -126,9 +134,25 @@ class Seal(Phase):
         if list(ctx.path("/etc/ssh").glob("ssh_host_*")):
             raise VerifyError("SSH host keys are still in the image")
         for rel, what in ((MANIFEST_PATH, "the install manifest"),
-                          (ANSWERS_COPY_PATH, "the copy of the answers")):
+                          (ANSWERS_COPY_PATH, "the copy of the answers"),
+                          (HOSTID_PATH, "the ZFS host ID"),
+                          (ZPOOL_CACHE_PATH, "the pool's cachefile")):
             if ctx.path(rel).exists():
                 raise VerifyError(f"{what} (/{rel}) is still in the image")
-        for f in seal_files():
+        files = seal_files(ctx.distro.cloud_init_renderers)
+        for f in files:
             if not ctx.path(f.path).is_file():
                 raise VerifyError(f"/{f.path} is missing")
+        if not ctx.path("/usr/bin/cloud-init").exists():
+            raise VerifyError("cloud-init is not installed: a clone would keep the "
+                              "image's hostname and network")
+        states = ctx.chroot(["systemctl", "is-enabled", *units_to_enable(files)],
+                            check=False).split()
+        units = units_to_enable(files)
+        off = [u for u, state in zip(units, states, strict=False) if state != "enabled"]
+        if len(states) != len(units) or off:
+            raise VerifyError(f"not enabled in the image: {', '.join(off) or units}")
+        inside = {n.lstrip("./").lstrip("/") for n in ctx.distro.initramfs_files(ctx)}
+        stale = [p for p in (HOSTID_PATH, ZPOOL_CACHE_PATH) if p in inside]
+        if stale:
+            raise VerifyError(f"the initramfs still holds {', '.join(stale)}")

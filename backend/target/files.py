@@ -304,14 +304,27 @@ def wireguard_keygen_argv(target_root: str) -> list[str]:
 
 # -- seal -------------------------------------------------------------------------
 
-def seal_files() -> list[TargetFile]:
-    """Files a sealed golden image gets: cloud-init's datasources, as in the seed.
+CLOUD_INIT_UNITS = ["cloud-init-local.service", "cloud-init.service", "cloud-config.service",
+                    "cloud-final.service"]
 
-    kldload-firstboot is enabled again so that each clone's first boot runs it.
+
+def seal_files(renderers: Sequence[str] = ()) -> list[TargetFile]:
+    """Files a sealed golden image gets: cloud-init's datasources, as in the seed,
+    and the network renderers it must use (`renderers`, best first; none: its own
+    choice). cloud-init's files sort before kldload's DHCP file, which stays as the
+    fallback when no datasource is found (ds-identify then disables cloud-init).
+
+    kldload-firstboot and cloud-init are enabled, so that each clone's first
+    boot runs them.
     """
-    return [TargetFile("etc/cloud/cloud.cfg.d/99-kldload-datasource.cfg",
-                       template("99-kldload-datasource.cfg"),
-                       units_to_enable=["kldload-firstboot.service"])]
+    files = [TargetFile("etc/cloud/cloud.cfg.d/99-kldload-datasource.cfg",
+                        template("99-kldload-datasource.cfg"),
+                        units_to_enable=["kldload-firstboot.service", *CLOUD_INIT_UNITS])]
+    if renderers:
+        files.append(TargetFile("etc/cloud/cloud.cfg.d/99-kldload-network.cfg",
+                                template("99-kldload-network.cfg",
+                                         renderers=", ".join(renderers))))
+    return files
 
 
 def install_files(answers: Answers, facts: InstallFacts) -> list[TargetFile]:

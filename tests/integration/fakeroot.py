@@ -77,6 +77,20 @@ fields = {"FSTYPE": os.environ.get("STUB_ROOT_FSTYPE", "zfs"),
           "SOURCE": os.environ.get("STUB_ROOT_SOURCE", "rpool/ROOT/debian")}
 print(fields[ARGS[1]])
 """,
+    "zgenhostid": """
+assert ARGS[:1] == ["-o"] and len(ARGS) == 2, ARGS
+if Path(ARGS[1]).exists():
+    sys.exit(ARGS[1] + " exists")
+Path(ARGS[1]).write_bytes(os.urandom(4))
+""",
+    # Only what firstboot asks: the cachefile, written under the fake root.
+    "zpool": """
+assert ARGS[0] == "set" and ARGS[1].startswith("cachefile="), ARGS
+cache = Path(os.environ.get("KLDLOAD_ROOT", "") + ARGS[1].split("=", 1)[1])
+cache.parent.mkdir(parents=True, exist_ok=True)
+cache.write_text("cache of " + ARGS[2] + "\\n")
+""",
+    "update-initramfs": "",
     # Datasets in state/datasets; snapshots in state/snapshots, oldest first.
     "zfs": """
 snaps = lines("snapshots")

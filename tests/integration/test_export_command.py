@@ -139,7 +139,13 @@ def test_every_format_is_written_verified_and_the_same_as_the_disk(fmt: str, dis
     result = export(disk, fmt, out_dir)
     assert result.returncode == 0, result.stderr
     image = out_dir / f"kldload-debian-server.{fmt}"
-    assert sorted(p.name for p in out_dir.iterdir()) == [image.name]  # no partial, no work dir
+    # No partial, no work dir; the checksum file beside the image, for `sha256sum -c`.
+    assert sorted(p.name for p in out_dir.iterdir()) == [image.name, f"{image.name}.sha256"]
+    digest = hashlib.sha256(image.read_bytes()).hexdigest()
+    assert (out_dir / f"{image.name}.sha256").read_text() == f"{digest}  {image.name}\n"
+    check = subprocess.run(["sha256sum", "-c", f"{image.name}.sha256"], cwd=out_dir,
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == (f"source: {disk} (image file, 64.0 MiB): EFI vfat 'KLDESP', "
                         "root ext4 'kldroot'")

@@ -40,6 +40,10 @@ def host(tmp_path: Path) -> Host:
                           InstallFacts("rpool", "rpool/ROOT/debian", HELD, "1.0"))
     h = make_host(tmp_path, files)
     h.set_state("datasets", ["rpool", "rpool/srv"])
+    # What the install's hostid phase leaves in the target.
+    (h.root / "etc/hostid").write_bytes(b"\x01\x02\x03\x04")
+    (h.root / "etc/zfs").mkdir(parents=True)
+    (h.root / "etc/zfs/zpool.cache").write_text("cache of rpool\n")
     return h
 
 
@@ -174,11 +178,46 @@ def test_sealed_clone_end_to_end(host: Host):
     assert (host.root / "etc/machine-id").read_text() == ""
     assert not (host.root / "etc/ssh/ssh_host_ed25519_key").exists()
     assert (host.root / "etc/kldload/held-packages").exists()
+    assert not (host.root / "etc/hostid").exists()
+    assert not (host.root / "etc/zfs/zpool.cache").exists()
     r = host.run("firstboot")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "no manifest (sealed image)" in r.stdout
     assert (host.root / "etc/ssh/ssh_host_ed25519_key").read_text() == "host key\n"
     assert (host.root / "etc/wireguard/wg0.key").exists()
+    # Its own host ID, the cachefile again, and an initramfs that carries both.
+    assert len((host.root / "etc/hostid").read_bytes()) == 4
+    assert (host.root / "etc/zfs/zpool.cache").read_text() == "cache of rpool\n"
+    calls = host.calls()
+    order = [calls.index(c) for c in (f"zgenhostid -o {host.root}/etc/hostid",
+                                      "zpool set cachefile=/etc/zfs/zpool.cache rpool",
+                                      "update-initramfs -u -k all")]
+    assert order == sorted(order)
+    assert "ok: initramfs rebuilt with the host ID and the cachefile" in r.stdout
+
+
+def test_installed_system_keeps_its_host_id_and_initramfs(host: Host):
+    before = (host.root / "etc/hostid").read_bytes()
+    r = host.run("firstboot")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (host.root / "etc/hostid").read_bytes() == before
+    assert not [c for c in host.calls()
+                if c.split()[0] in ("zgenhostid", "zpool", "update-initramfs")]
+
+
+def test_failed_initramfs_rebuild_leaves_firstboot_to_run_again(host: Host):
+    (host.root / "etc/hostid").unlink()
+    r = host.run("firstboot", STUB_FAIL="update-initramfs *")
+    assert r.returncode == 1
+    assert "FAILED: initramfs rebuilt with the host ID and the cachefile" in r.stdout
+    assert not (host.root / "var/lib/kldload/firstboot.done").exists()
+    hostid = (host.root / "etc/hostid").read_bytes()
+    # The next boot (or a manual start) tries again: the host ID is kept, the rebuild redone.
+    r = host.run("firstboot")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (host.root / "etc/hostid").read_bytes() == hostid
+    assert host.calls().count("update-initramfs -u -k all") == 2
+    assert not (host.root / "var/lib/kldload/initramfs.pending").exists()
 
 
 # -- package-holds -------------------------------------------------------------

@@ -67,6 +67,12 @@ ALPINE_MODULE = dedent(f'''\
         def verify_initramfs(self, ctx):
             pass
 
+        def rebuild_initramfs(self, ctx):
+            self.initramfs(ctx)
+
+        def initramfs_files(self, ctx):
+            return []
+
         def boot_files(self, ctx):
             return "/boot/vmlinuz-lts", "/boot/initramfs-lts"
 

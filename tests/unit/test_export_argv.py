@@ -432,18 +432,22 @@ def test_phase_plans_an_ova_and_an_upload_without_the_password(tmp_path: Path) -
                      "KLDLOAD_EXPORT_SCP_PASS=S3cret-Upl0ad\n"
                      f"KLDLOAD_EXPORT_SCP_HOST_KEY='img.example {HOST_KEY}'\n", tmp_path)
     writes = [Path(s.path or "").name for s in runner.plan if s.kind == "write"]
-    assert writes == ["kldload-debian-server.ovf", "kldload-debian-server.mf"]
+    # The checksum file beside the image, in sha256sum's format.
+    assert writes == ["kldload-debian-server.ovf", "kldload-debian-server.mf",
+                      "kldload-debian-server.ova.sha256"]
     argvs = [list(s.argv) for s in runner.plan if s.kind == "command"]
     tar = next(a for a in argvs if a[0] == "tar")
     assert tar[-3:] == ["kldload-debian-server.ovf", "kldload-debian-server.mf",
                         "kldload-debian-server-disk1.vmdk"]
-    assert argvs[-3] == ["ssh-keyscan", "-T", "30", "--", "img.example"]
-    assert argvs[-2] == ["ssh-keygen", "-l", "-f", "-"]  # the pinned fingerprint, shown
-    scp = argvs[-1]
-    assert scp[:2] == ["scp", "-s"] and "BatchMode=yes" not in scp
-    assert "StrictHostKeyChecking=yes" in scp
-    assert f"UserKnownHostsFile={PLAN_KNOWN_HOSTS}" in scp  # a plan makes no temp dir
-    assert scp[-1] == "root@img.example:/root/kldload-debian-server.ova"
+    assert argvs[-4] == ["ssh-keyscan", "-T", "30", "--", "img.example"]
+    assert argvs[-3] == ["ssh-keygen", "-l", "-f", "-"]  # the pinned fingerprint, shown
+    # The host key is settled once; the image and then its checksum go up.
+    for scp, name in zip(argvs[-2:], ("kldload-debian-server.ova",
+                                      "kldload-debian-server.ova.sha256"), strict=True):
+        assert scp[:2] == ["scp", "-s"] and "BatchMode=yes" not in scp
+        assert "StrictHostKeyChecking=yes" in scp
+        assert f"UserKnownHostsFile={PLAN_KNOWN_HOSTS}" in scp  # a plan makes no temp dir
+        assert scp[-1] == f"root@img.example:/root/{name}"
     notes = [s.content or "" for s in runner.plan if s.kind == "note"]
     assert f"host key of img.example pinned: {HOST_FP} (ssh-ed25519)" in notes
     dumped = runner.to_json()

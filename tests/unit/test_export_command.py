@@ -319,6 +319,7 @@ def test_invalid_answers_are_invalid_not_unreadable(tmp_path: Path,
 
 
 def test_the_phase_measures_shows_progress_and_only_warns_of_room(tmp_path: Path) -> None:
+    from kldload_tui.backend.engine.core import VerifyError
     from kldload_tui.backend.phases.export import Export
     from tests.unit.export_helpers import ExportOptions, export_context
 
@@ -327,7 +328,9 @@ def test_the_phase_measures_shows_progress_and_only_warns_of_room(tmp_path: Path
     answers = export_answers("/dev/sda", "KLDLOAD_EXPORT_FORMAT=qcow2\n")
     ctx = export_context(answers, "/dev/sda", 64 * MIB, runner,
                          ExportOptions(export_dir=tmp_path / "export"))
-    Export().run(ctx)
+    # The recording runner writes no image, so the read-back after the conversion fails.
+    with pytest.raises(VerifyError, match="is not right"):
+        Export().run(ctx)
     argvs = [list(s.argv) for s in runner.plan if s.kind == "command"]
     assert argvs[0] == measure_argv("/dev/sda")
     assert argvs[2][:3] == ["qemu-img", "convert", "-p"]

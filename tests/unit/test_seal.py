@@ -28,7 +28,8 @@ def target(tmp_path: Path) -> Path:
                 "root/.bash_history", "home/admin/.bash_history", "home/admin/.profile",
                 "var/log/wtmp", "var/log/btmp", "var/log/lastlog",
                 "etc/systemd/network/10-kldload-static.network",
-                "etc/systemd/network/20-kldload-dhcp.network"):
+                "etc/systemd/network/20-kldload-dhcp.network", "etc/hostid",
+                "etc/zfs/zpool.cache", "etc/zfs/zfs-list.cache/rpool"):
         touch(root, rel)
     # cloud-init's link to the current instance is absolute: dangling from here.
     os.symlink("/var/lib/cloud/instances/i-1", root / "var/lib/cloud/instance")
@@ -45,7 +46,7 @@ def test_steps_cover_the_seeds_list():
     for expected in ("etc/machine-id", "etc/ssh/ssh_host_*", "var/lib/dhcp",
                      "var/lib/cloud/instances", "etc/kldload/install-manifest.env",
                      "root/.*_history", "home/*/.*_history", "var/log/wtmp", "var/log/btmp",
-                     "var/log/lastlog"):
+                     "var/log/lastlog", "etc/hostid", "etc/zfs/zpool.cache"):
         assert expected in patterns
     machine_id = next(s for s in SEAL_STEPS if s.pattern == "etc/machine-id")
     assert machine_id.action is SealAction.TRUNCATE  # systemd wants the file, empty
@@ -64,7 +65,8 @@ def test_commands_for_a_target(target: Path):
         f"{r}/etc/wireguard/wg0.key", f"{r}/var/lib/dhcp/dhclient.eth0.leases",
         f"{r}/var/lib/cloud/instances/i-1", f"{r}/var/lib/cloud/instance",
         f"{r}/etc/kldload/install-manifest.env", f"{r}/root/.bash_history",
-        f"{r}/home/admin/.bash_history", f"{r}/etc/systemd/network/10-kldload-static.network"}
+        f"{r}/home/admin/.bash_history", f"{r}/etc/systemd/network/10-kldload-static.network",
+        f"{r}/etc/hostid", f"{r}/etc/zfs/zpool.cache"}
     for argv in seal_commands(target):
         assert argv[:2] == ["truncate", "-s"] or argv[:4] == ["rm", "-rf", "--one-file-system",
                                                                "--"]
@@ -74,7 +76,9 @@ def test_kept_what_clones_need(target: Path):
     paths = {p for _, p in flat(seal_commands(target))}
     for kept in ("etc/ssh/sshd_config", "etc/wireguard/wg0.conf", "etc/kldload/held-packages",
                  "home/admin/.profile", "etc/systemd/network/20-kldload-dhcp.network",
-                 "var/lib/dhcp", "var/lib/cloud/instances"):
+                 "var/lib/dhcp", "var/lib/cloud/instances",
+                 # The datasets' mount list: the same pool layout on every clone.
+                 "etc/zfs/zfs-list.cache/rpool"):
         assert f"{target}/{kept}" not in paths
 
 

@@ -308,4 +308,14 @@ def test_cloud_init_datasource_is_exactly_the_seeds():
         "# /etc/cloud/cloud.cfg.d/99-kldload-datasource.cfg\n"
         "# Written by k_seal_image_for_clone() during export\n"
         "datasource_list: [ NoCloud, ConfigDrive, OpenStack, Azure, GCE, Ec2, None ]\n")
-    assert f.units_to_enable == ["kldload-firstboot.service"]
+    assert f.units_to_enable == ["kldload-firstboot.service", "cloud-init-local.service",
+                                 "cloud-init.service", "cloud-config.service",
+                                 "cloud-final.service"]
+
+
+def test_cloud_init_renders_the_network_the_distribution_runs():
+    files = seal_files(("networkd",))
+    assert [f.path for f in files] == ["etc/cloud/cloud.cfg.d/99-kldload-datasource.cfg",
+                                       "etc/cloud/cloud.cfg.d/99-kldload-network.cfg"]
+    body = [line for line in files[1].content.splitlines() if not line.startswith("#")]
+    assert body == ["system_info:", "  network:", "    renderers: [ networkd ]"]
