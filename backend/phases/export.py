@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kldload_tui.backend.answers.model import ExportFormat
 from kldload_tui.backend.engine.core import InstallContext, InstallError, Phase, VerifyError
+from kldload_tui.backend.engine.runner import CommandError
 from kldload_tui.backend.export.image import (
     PLACEHOLDER_DIGEST,
     ExportError,
@@ -132,9 +133,13 @@ class Export(Phase):
                                        dry_run=ctx.dry_run)
         except HostKeyError as exc:
             raise InstallError(f"{exc}; the image is kept at {job.out}") from exc
-        for local in (job.out, checksum):
-            upload(ctx.runner, local, self._session, password=job.password,
-                   dry_run=ctx.dry_run)
+        try:
+            for local in (job.out, checksum):
+                upload(ctx.runner, local, self._session, password=job.password,
+                       dry_run=ctx.dry_run)
+        except CommandError as exc:
+            raise InstallError(f"the upload to {job.where} failed ({exc}); the image is "
+                               f"kept at {job.out} with {checksum.name}") from exc
         ctx.runner.note(f"uploaded to {job.where} with {checksum.name}")
 
     def _read_image_back(self, ctx: InstallContext, job: ExportJob, *, before: str) -> None:

@@ -454,3 +454,23 @@ def test_phase_plans_an_ova_and_an_upload_without_the_password(tmp_path: Path) -
     assert "S3cret-Upl0ad" not in dumped
     assert "S3cret-Upl0ad" in runner.redactor.secrets
     assert MASK not in json.dumps([s.argv for s in runner.plan])  # never in argv at all
+
+
+def test_a_failed_upload_says_where_the_image_was_kept(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import kldload_tui.backend.phases.export as export_phase
+    from kldload_tui.backend.engine.core import InstallError
+    from kldload_tui.backend.engine.records import CommandError
+
+    def refused(*_args: object, **_kwargs: object) -> str:
+        raise CommandError(["scp", "--", "image"], 1, "scp: /srv/images: Permission denied",
+                           None)
+
+    monkeypatch.setattr(export_phase, "upload", refused)
+    with pytest.raises(InstallError) as info:
+        plan("KLDLOAD_EXPORT_FORMAT=qcow2\nKLDLOAD_EXPORT_SCP_HOST=img.example\n"
+             "KLDLOAD_EXPORT_SCP_KEY=/root/.ssh/id_ed25519\n", tmp_path)
+    message = str(info.value)
+    assert "the upload to root@img.example:/root/kldload-debian-server.qcow2 failed" in message
+    assert "Permission denied" in message
+    assert f"kept at {tmp_path / 'kldload-debian-server.qcow2'}" in message
