@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -127,7 +127,24 @@ def parse_answers(
             continue
         lines[e.key] = e.line
         values[e.key] = e.value
+    return check_values(values, problems=problems, lines=lines, source=source,
+                        interactive=interactive)
 
+
+def check_values(
+    values: Mapping[str, Any], *, problems: Iterable[Problem] = (),
+    lines: Mapping[str, int] | None = None, source: str | None = None,
+    interactive: bool = False,
+) -> AnswersResult:
+    """Build the model from known `KLDLOAD_*` keys and their values and check it:
+    each value, then the rules across values. What `parse_answers` does once a
+    file is lexed, and what answers given another way (the WebSocket API's
+    fields) go through. Values are text as answers.env holds it (a list field
+    may also be given as a sequence of items). `problems` found before (bad
+    lines, unknown keys) are kept; a key among them is not guessed at by the
+    rules. Never raises on bad input."""
+    problems = list(problems)
+    lines = dict(lines or {})
     data: dict[str, Any] = {}
     for key, value in values.items():
         # Empty means "the default", as for an unset variable; required keys keep
