@@ -104,6 +104,14 @@ def check_answers(
         _cluster(answers, f)
     if ok("export_format", "export_scp_host", "export_scp_key", "export_scp_pass"):
         _export(answers, f, ok("export_scp_host_key"))
+    if ok("export_format", "zfs_topology", "zfs_data_disks", "zfs_special_disks"):
+        _export_disks(answers, f)
+    if ok("export_format", "net_method") and answers.export_format is not ExportFormat.NONE \
+            and answers.net_method is NetMethod.STATIC:
+        f.add("net_method", "sealing removes the static address (every clone would share "
+              "it), and a static install has no DHCP fallback: a clone gets no network "
+              "unless cloud-init's datasource gives it one",
+              "build golden images with KLDLOAD_NET_METHOD=dhcp", warning=True)
     if ok("initramfs_modules", "export_format") and answers.initramfs_modules.value == "dep" \
             and answers.export_format is not ExportFormat.NONE:
         f.add("initramfs_modules", "an exported image boots on other hardware, but "
@@ -258,6 +266,20 @@ def _cluster_fits(a: Answers, f: _Findings) -> None:
           f"use a /{prefix} or larger for KLDLOAD_CLUSTER_CIDR"
           + (f", or lower KLDLOAD_CLUSTER_SIZE to {have - 1}" if have > 1 else ""),
           near=("infra_mode",))
+
+
+def _export_disks(a: Answers, f: _Findings) -> None:
+    """The image is KLDLOAD_DISK alone: a pool on more disks would not import in a clone."""
+    disks = a.all_disks()
+    if a.export_format is ExportFormat.NONE or len(disks) == 1:
+        return
+    spans = f"{len(disks)} disks ({a.zfs_topology.value}" + (
+        f", {len(a.zfs_special_disks)} special" if a.zfs_special_disks else "") + ")"
+    f.add("export_format", f"the exported image is KLDLOAD_DISK alone, but the pool spans "
+          f"{spans}: a clone of one of them would not import it",
+          "build golden images on one disk (KLDLOAD_ZFS_TOPOLOGY=single, no "
+          "KLDLOAD_ZFS_DATA_DISKS or KLDLOAD_ZFS_SPECIAL_DISKS), or set "
+          "KLDLOAD_EXPORT_FORMAT=none", near=("zfs_topology", "zfs_data_disks"))
 
 
 def _export(a: Answers, f: _Findings, pin_ok: bool) -> None:

@@ -140,14 +140,10 @@ def run_walk(save_to: Path, *, env: dict[str, str], cwd: Path | None = None) -> 
         d.type("htop tmux", echo=True)
         d.keys(ENTER)
 
-        d.wait("8/9 Export")  # qcow2, reboot when done, upload with a key
-        d.keys(DOWN, TAB, DOWN, TAB)
-        d.type("images.example.org", echo=True)
-        d.keys(TAB, TAB, TAB)  # past the host key and the user
-        d.type("/srv/images/", echo=True)
-        d.keys(TAB)
-        d.type("/root/.ssh/id_ed25519", echo=True)
-        d.keys(ENTER)
+        # No image: the raidz1 pool spans three disks, and an image holds one
+        # (validation refuses it; test_features_export covers the export fields).
+        d.wait("8/9 Export")  # no image, reboot when done
+        d.keys(TAB, DOWN, ENTER)
 
         d.wait("9/9 Review")
         d.keys("s")

@@ -109,6 +109,31 @@ def test_one_special_disk_under_a_redundant_pool():
     ]
 
 
+@pytest.mark.parametrize(("pool", "spans"), [
+    ("KLDLOAD_ZFS_TOPOLOGY=mirror\nKLDLOAD_ZFS_DATA_DISKS=/dev/sdb\n", "2 disks (mirror)"),
+    ("KLDLOAD_ZFS_TOPOLOGY=raidz1\nKLDLOAD_ZFS_DATA_DISKS='/dev/sdb /dev/sdc'\n",
+     "3 disks (raidz1)"),
+    ("KLDLOAD_ZFS_SPECIAL_DISKS='/dev/nvme0n1 /dev/nvme1n1'\n", "3 disks (single, 2 special)"),
+])
+def test_an_image_is_one_disk_so_its_pool_must_be(pool, spans):
+    assert errors(pool + "KLDLOAD_EXPORT_FORMAT=qcow2\n")[-1] == (
+        f"answers.env:{4 + pool.count(chr(10))}: KLDLOAD_EXPORT_FORMAT: the exported image is "
+        f"KLDLOAD_DISK alone, but the pool spans {spans}: a clone of one of them would not "
+        "import it; build golden images on one disk (KLDLOAD_ZFS_TOPOLOGY=single, no "
+        "KLDLOAD_ZFS_DATA_DISKS or KLDLOAD_ZFS_SPECIAL_DISKS), or set KLDLOAD_EXPORT_FORMAT=none")
+    assert not [e for e in errors(pool) if "KLDLOAD_EXPORT_FORMAT" in e]  # no image: fine
+
+
+def test_a_golden_image_with_a_static_address_is_warned_of():
+    static = ("KLDLOAD_NET_METHOD=static\nKLDLOAD_NET_IP=10.0.1.50\nKLDLOAD_NET_GW=10.0.1.1\n")
+    assert "answers.env:4: KLDLOAD_NET_METHOD: sealing removes the static address (every " \
+        "clone would share it), and a static install has no DHCP fallback: a clone gets no " \
+        "network unless cloud-init's datasource gives it one; build golden images with " \
+        "KLDLOAD_NET_METHOD=dhcp" in warnings(static + "KLDLOAD_EXPORT_FORMAT=qcow2\n")
+    assert not parse(static + "KLDLOAD_EXPORT_FORMAT=qcow2\n").errors
+    assert not [w for w in warnings(static) if "sealing" in w]
+
+
 def test_static_network_needs_ip_and_gateway():
     assert errors("KLDLOAD_NET_METHOD=static\n") == [
         "answers.env:4: KLDLOAD_NET_IP: static networking needs an address; add "
