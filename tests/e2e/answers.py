@@ -40,6 +40,11 @@ class InstallSpec:
     # The live stand-in's firmware: OVMF (its NVRAM then gets the installer's EFI boot
     # entries) or QEMU's default SeaBIOS (legacy BIOS, no EFI variables).
     live_firmware: Literal["uefi", "bios"] = "uefi"
+    # More answers lines, as a user would add them (the golden layout's export).
+    extra_answers: tuple[str, ...] = ()
+    # dep: only this machine's drivers (fast under emulation); an exported image
+    # must have `most`, which validation insists on.
+    initramfs_modules: str = "dep"
 
     @property
     def hostname(self) -> str:
@@ -75,7 +80,7 @@ def answers_text(spec: InstallSpec, suite: str) -> str:
         f"KLDLOAD_HOSTNAME={spec.hostname}",
         f"KLDLOAD_PROFILE={spec.profile}",
         f'KLDLOAD_SSH_PUBKEY="{SSH_KEY}"',
-        "KLDLOAD_INITRAMFS_MODULES=dep",
+        f"KLDLOAD_INITRAMFS_MODULES={spec.initramfs_modules}",
         "KLDLOAD_FINISH_ACTION=none",
     ]
     if spec.topology != "single":
@@ -85,6 +90,7 @@ def answers_text(spec: InstallSpec, suite: str) -> str:
         lines.append(f"KLDLOAD_PASSWORD='{spec.password}'")
     if spec.passphrase:
         lines += ["KLDLOAD_ZFS_ENCRYPT=1", f"KLDLOAD_ZFS_PASSPHRASE='{spec.passphrase}'"]
+    lines += spec.extra_answers
     return "\n".join(lines) + "\n"
 
 

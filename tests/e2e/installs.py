@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -47,7 +47,8 @@ SPECS: dict[str, InstallSpec] = {spec.name: spec for spec in (
 )}
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """A file's SHA-256, read in blocks (disk images are large)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -97,14 +98,17 @@ def live_firmware(ctx: Run, spec: InstallSpec) -> Firmware | None:
 
 
 def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
-             seed: Path, firmware: Firmware | None) -> InstallRun:
+                     seed: Path, firmware: Firmware | None, *, extra: Sequence[Disk] = (),
+                     cmdline: Sequence[str] = ()) -> InstallRun:
     """Boot the live stand-in with the seed and the targets; follow the install.
-    `firmware`: OVMF, or None for QEMU's default SeaBIOS."""
+    `firmware`: OVMF, or None for QEMU's default SeaBIOS. `extra`: more disks;
+    `cmdline`: more kernel options (liveconf's modes)."""
     from tests.e2e.layouts import live_guest
 
     io = io_disk(ctx.run_dir, spec.name, ctx.log)
-    disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), io]
-    with live_guest(ctx, f"{spec.name}-install", disks, firmware=firmware) as guest:
+    disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), io, *extra]
+    with live_guest(ctx, f"{spec.name}-install", disks, *cmdline,
+                    firmware=firmware) as guest:
         try:
             with result.step("live-boot"):
                 started = float(guest.wait_marker("autoinstall-start", BOOT_TIMEOUT)["epoch"])
@@ -135,7 +139,7 @@ def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: li
                     capture=True, check=False)
         if probe.strip():
             raise CheckFailed(f"{disk.path.name} has signatures: {probe.strip()}")
-    if _sha256(seed) != seed_sha:
+    if sha256_of(seed) != seed_sha:
         raise CheckFailed("the seed image changed during the refused install")
 
 
@@ -161,7 +165,7 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
 
     def layout(ctx: Run, result: Result) -> None:
         seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
-        seed_sha = _sha256(seed)
+        seed_sha = sha256_of(seed)
         # One machine: the NVRAM the installer writes its boot entry into is the
         # one the installed disks then boot with.
         firmware = live_firmware(ctx, spec)

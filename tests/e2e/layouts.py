@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.darksite import GUEST_PATH, Darksite
+from tests.e2e.golden import golden
 from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_layout
 from tests.e2e.live import Live
 from tests.e2e.overhead import overhead
@@ -152,6 +153,7 @@ LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     "smoke": smoke, "firmware": firmware,
     **{name: install_layout(spec) for name, spec in SPECS.items()},
     **BOOT_LAYOUTS,
+    "golden": golden,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).

@@ -7,6 +7,9 @@ there is one and powers the guest off. The kernel command line chooses the mode:
 ``kldload.e2e=smoke`` runs ``kldload-tui --version`` and leaves the guest up;
 ``kldload.e2e=script`` runs a shell script from the exchange disk instead of
 kldload-tui (the same install as bare commands, for the overhead measurement);
+``kldload.e2e=golden`` mounts the golden layout's export disk, serves scp uploads
+with this system's sshd on 127.0.0.1, installs, then times a bare ``qemu-img
+convert`` of the same disk;
 ``kldload.autoinstall=off`` skips the unit. After it, root
 is logged in on ttyS0 so the harness can run checks over the console.
 """
@@ -26,6 +29,13 @@ IO_SERIAL = "kldload-io"
 IO_DEVICE = f"/dev/disk/by-id/virtio-{IO_SERIAL}"
 IO_DIR = "/run/kldload-e2e"
 
+# The golden layout's export disk (tests/e2e/golden.py): ext4 made on the host with
+# `ssh/` (the image server's host key, the uploader's key), `local/` (mounted where
+# the engine writes images), `uploads/` (the scp destination) and `bare/`.
+EXPORT_SERIAL = "kldload-export"
+EXPORT_MOUNT = "/srv/kldload-e2e"
+ENGINE_EXPORT_DIR = "/var/tmp/kldload-export"  # InstallOptions.export_dir's default
+
 AUTOINSTALL_SCRIPT = f"""#!/bin/sh
 # kldload e2e stand-in for the live ISO's autoinstall (see tests/e2e/liveconf.py).
 marker() {{ echo "{MARKER} $* $(date +%s.%N)"; }}
@@ -40,6 +50,36 @@ save_logs() {{
     cp /proc/cmdline {IO_DIR}/out/proc/
     tar -cf {IO_DEVICE} -C / var/log/kldload run/kldload-e2e/out 2>/dev/null
     sync
+}}
+# kldload.e2e=golden: the export disk mounted, and this system's own sshd serving
+# as the image server on 127.0.0.1 with the host key and login key the host made.
+golden_setup() {{
+    mkdir -p {EXPORT_MOUNT} {ENGINE_EXPORT_DIR} &&
+        mount /dev/disk/by-id/virtio-{EXPORT_SERIAL} {EXPORT_MOUNT} &&
+        mount --bind {EXPORT_MOUNT}/local {ENGINE_EXPORT_DIR} &&
+        rm -f /etc/ssh/ssh_host_* &&
+        install -m 0600 {EXPORT_MOUNT}/ssh/ssh_host_ed25519_key /etc/ssh/ &&
+        install -m 0644 {EXPORT_MOUNT}/ssh/ssh_host_ed25519_key.pub /etc/ssh/ &&
+        install -d -m 0700 /root/.ssh &&
+        install -m 0600 {EXPORT_MOUNT}/ssh/authorized_keys /root/.ssh/authorized_keys &&
+        systemctl restart ssh.service
+    marker golden-ready rc=$?
+}}
+# After the install: a bare qemu-img convert of the same disk (the export's yardstick),
+# the pool's allocated bytes (read-only import), then the export disk unmounted.
+golden_after() {{
+    src=/dev/disk/by-id/virtio-target0
+    begin=$(date +%s.%N)
+    qemu-img convert -f raw -O qcow2 "$src" {EXPORT_MOUNT}/bare/bare.qcow2
+    brc=$?
+    marker bare-convert rc=$brc begin=$begin bytes=$(stat -c %s {EXPORT_MOUNT}/bare/bare.qcow2)
+    rm -f {EXPORT_MOUNT}/bare/bare.qcow2
+    if zpool import -N -o readonly=on rpool; then
+        marker pool-allocated bytes=$(zpool list -Hp -o allocated rpool)
+        zpool export rpool
+    fi
+    sync
+    umount {ENGINE_EXPORT_DIR} {EXPORT_MOUNT}
 }}
 mode=install
 for word in $(cat /proc/cmdline); do
@@ -59,9 +99,11 @@ smoke)
         tar -xf {IO_DEVICE} -C {IO_DIR}
         sh {IO_DIR}/run.sh
     else
+        [ "$mode" = golden ] && golden_setup
         kldload-tui --headless
     fi
     rc=$?
+    [ "$mode" = golden ] && golden_after
     marker autoinstall-done rc=$rc
     if [ "$rc" -ne 0 ]; then
         journalctl -b --no-pager -p warning -n 60

@@ -12,6 +12,7 @@ from kldload_tui.backend.distros.debian import (
     FEATURE_PACKAGES,
     LOADER_PACKAGES,
     PROFILE_PACKAGES,
+    SEAL_PACKAGES,
 )
 
 # Installed into a target by the engine, from the darksite: taken from the product
@@ -27,6 +28,8 @@ TARGET_PACKAGES: tuple[str, ...] = tuple(dict.fromkeys((
     *(p for loader in LOADER_PACKAGES.values() for p in loader),
     *(p for profile in E2E_PROFILES for p in PROFILE_PACKAGES[profile]),
     *(p for feature in E2E_FEATURES for p in FEATURE_PACKAGES[feature]),
+    # The golden layout exports, so its image gets cloud-init.
+    *SEAL_PACKAGES,
 )))
 
 # The live environment: what the installer runs with inside the guest. ZFS modules
@@ -62,6 +65,11 @@ LIVE_PACKAGES: tuple[str, ...] = (
     "dmidecode",
     "procps",
     "less",
+    # Exporting golden images (qemu-img) and uploading them (scp, ssh-keyscan); the
+    # golden layout's image server is this system's own sshd.
+    "qemu-utils",
+    "openssh-client",
+    "openssh-server",
 )
 
 # The live kernel boots from virtio disks with an ext4 root: an initramfs with just

@@ -11,9 +11,12 @@ import pytest
 from kldload_tui.backend.answers.file import parse_answers
 from tests.e2e.answers import InstallSpec, answers_text, by_id
 from tests.e2e.boot_layouts import BOOT_SPECS
+from tests.e2e.golden import golden_spec
 from tests.e2e.installs import SPECS
 
-ALL_SPECS = {**SPECS, **BOOT_SPECS}
+# The golden layout pins a host key it makes at run time; any fingerprint will do here.
+ALL_SPECS = {**SPECS, **BOOT_SPECS,
+             "golden": golden_spec("SHA256:Ag8lryHgrJzj/iqJSLcFN0zMMrqdZMRN58cYNJRdmQE")}
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=list(ALL_SPECS))
