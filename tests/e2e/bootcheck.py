@@ -41,12 +41,14 @@ def entry_label(disk: int) -> str:
 
 
 def boot_to_login(guest: Guest, spec: InstallSpec, entry: str | None = BOOTLOADER_ID, *,
-                  firstboot: bool = True) -> str | None:
+                  firstboot: bool = True, timeout: float = BOOT_TIMEOUT) -> str | None:
     """From power-on to a fresh login prompt; returns the EFI entry OVMF started.
 
     `entry`: the exact label of the EFI boot entry OVMF must start (`BdsDxe: starting
     ...`), or None to look at no firmware output (SeaBIOS, or OVMF with fresh NVRAM
-    falling back to EFI/BOOT/BOOTX64.EFI). Then the passphrase prompt when encrypted;
+    falling back to EFI/BOOT/BOOTX64.EFI). `timeout`: for each wait after the
+    firmware's (a clone's first boot rebuilds its initramfs). Then the passphrase
+    prompt when encrypted;
     with `firstboot` (the first boot of an installed system only: it runs once) the end
     of kldload-firstboot (it writes to the console); then a fresh login prompt. A boot
     that cannot go on (no bootable device, a kernel panic) fails at once."""
@@ -59,12 +61,12 @@ def boot_to_login(guest: Guest, spec: InstallSpec, entry: str | None = BOOTLOADE
         if started != entry:
             raise CheckFailed(f"OVMF started {started!r}, not the entry {entry!r}")
     if spec.passphrase:
-        guest.expect(PASSPHRASE_PROMPT, BOOT_TIMEOUT, "the ZFS passphrase prompt")
+        guest.expect(PASSPHRASE_PROMPT, timeout, "the ZFS passphrase prompt")
         guest.sendline(spec.passphrase)
     login = rf"{re.escape(spec.hostname)} login: "
     # The getty does not wait for firstboot: its prompt may come before or after.
     first = FIRSTBOOT_END if firstboot else login
-    index, match = guest.expect_any([first, *BOOT_DEAD_ENDS], BOOT_TIMEOUT,
+    index, match = guest.expect_any([first, *BOOT_DEAD_ENDS], timeout,
                                     "kldload-firstboot's end on the console" if firstboot
                                     else "the login prompt")
     _dead_end(index, match)

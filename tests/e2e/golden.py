@@ -58,7 +58,9 @@ IMAGE = "kldload-debian-server.qcow2"  # kexport's name: kldload-<distro>-<profi
 EXPORT_SIZE = "16G"  # the image (about 2 GB), its uploaded copy and the bare convert
 GIB = 1 << 30
 MIB = 1 << 20
-CLONE_TIMEOUT = 900.0
+# A clone's first boot rebuilds its initramfs with every driver (`most`): under
+# emulation, with the other clone beside it, that alone can take a quarter of an hour.
+CLONE_TIMEOUT = 2400.0
 # The clone's disk: a serial the build never saw, so nothing may depend on by-id names.
 CLONE_SERIAL = "clone0"
 CLONE_NIC = "enp0s1"  # the name systemd gives QEMU's virtio-net-pci NIC on q35
@@ -316,7 +318,7 @@ def _clone_life(ctx: Run, result: Result, clone: Clone, image: Path, seed: Path,
     x = clone.letter
     with Guest(clone.name, ctx.run_dir, disks=disks, firmware=nvram, network=True) as guest:
         with result.step(f"{x}-boot"):
-            boot_to_login(guest, clone.spec, None, firstboot=True)
+            boot_to_login(guest, clone.spec, None, firstboot=True, timeout=CLONE_TIMEOUT)
         with result.step(f"{x}-login"):
             if log_in(guest, clone.spec):
                 raise CheckFailed("the image's admin password was expired on a clone")
@@ -331,7 +333,7 @@ def _clone_life(ctx: Run, result: Result, clone: Clone, image: Path, seed: Path,
     with Guest(f"{clone.name}-again", ctx.run_dir, disks=disks, firmware=nvram,
                network=True) as guest:
         with result.step(f"{x}-second-boot"):
-            boot_to_login(guest, clone.spec, None, firstboot=False)
+            boot_to_login(guest, clone.spec, None, firstboot=False, timeout=CLONE_TIMEOUT)
             log_in(guest, clone.spec)
         with result.step(f"{x}-second-checks"):
             again = Identity(ok(guest, "cat /etc/machine-id"), identity.host_key,
