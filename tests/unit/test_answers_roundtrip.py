@@ -117,6 +117,10 @@ def valid_answers(draw):
         "KLDLOAD_CLUSTER_SIZE": draw(st.integers(1, 200)),
         "KLDLOAD_KEYBOARD_VARIANT": draw(st.sampled_from(["", "dvorak", "intl"])),
     }
+    if data["KLDLOAD_EXPORT_FORMAT"] != ExportFormat.NONE:
+        # An image is one disk: validation refuses an export of a pool on more.
+        data["KLDLOAD_ZFS_DATA_DISKS"] = ""
+        data["KLDLOAD_ZFS_TOPOLOGY"] = topology[1]
     if data["KLDLOAD_ZFS_ENCRYPT"]:
         data["KLDLOAD_ZFS_PASSPHRASE"] = draw(_safe_text.filter(lambda s: len(s) >= 8))
     if data["KLDLOAD_EXPORT_FORMAT"] != ExportFormat.NONE and draw(st.booleans()):

@@ -42,7 +42,10 @@ SECRETS = {"KLDLOAD_PASSWORD": "Pw-unique-7c1d", "KLDLOAD_ZFS_PASSPHRASE": "Phra
 # password upload needs the host's key pinned).
 OVERRIDES = {**SECRETS, "KLDLOAD_ZFS_ENCRYPT": "1", "KLDLOAD_EXPORT_FORMAT": "qcow2",
              "KLDLOAD_EXPORT_SCP_HOST": "images.example.org", "KLDLOAD_WIREGUARD": "1",
-             "KLDLOAD_EXPORT_SCP_HOST_KEY": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"}
+             "KLDLOAD_EXPORT_SCP_HOST_KEY": "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s",
+             # An image is one disk: the examples' pools become a single disk.
+             "KLDLOAD_ZFS_TOPOLOGY": "single", "KLDLOAD_ZFS_DATA_DISKS": "",
+             "KLDLOAD_ZFS_SPECIAL_DISKS": ""}
 
 
 def answers(extra: str = "", base: str = BASE) -> Answers:
