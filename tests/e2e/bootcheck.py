@@ -26,6 +26,8 @@ BOOT_DEAD_ENDS = (r"BdsDxe: No bootable option or device was found",
                   r"Boot failed: not a bootable disk", r"No bootable device\.",
                   r"Kernel panic - not syncing[^\r\n]*")
 FIRSTBOOT_END = r"kldload-firstboot: (done|already done|\d+ step\(s\) failed)"
+# systemd's line when the unit failed without the script's last word (killed, timed out).
+FIRSTBOOT_FAILED = r"Failed to start \S*kldload-firstboot[^\r\n]*"
 SECRET_KEYS = ("KLDLOAD_PASSWORD", "KLDLOAD_ZFS_PASSPHRASE", "KLDLOAD_EXPORT_SCP_PASS")
 TOPOLOGY_GROUP = {"mirror": "mirror-0", "raidz1": "raidz1-0"}
 
@@ -66,7 +68,8 @@ def boot_to_login(guest: Guest, spec: InstallSpec, entry: str | None = BOOTLOADE
     login = rf"{re.escape(spec.hostname)} login: "
     # The getty does not wait for firstboot: its prompt may come before or after.
     first = FIRSTBOOT_END if firstboot else login
-    index, match = guest.expect_any([first, *BOOT_DEAD_ENDS], timeout,
+    dead_ends = [FIRSTBOOT_FAILED, *BOOT_DEAD_ENDS] if firstboot else list(BOOT_DEAD_ENDS)
+    index, match = guest.expect_any([first, *dead_ends], timeout,
                                     "kldload-firstboot's end on the console" if firstboot
                                     else "the login prompt")
     _dead_end(index, match)
