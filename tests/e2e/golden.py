@@ -170,7 +170,7 @@ def _command_seconds(log: Path, prefix: str) -> float:
     for i, line in enumerate(lines):
         if f"$ {prefix}" in line:
             for after in lines[i + 1:]:
-                took = re.search(r"\] {2}exit (\d+) after ([\d.]+)s$", after)
+                took = re.search(r"\]\s+exit (\d+) after ([\d.]+)s$", after)
                 if took:
                     return float(took.group(2))
     raise CheckFailed(f"no `{prefix}` with its time in {log}")
@@ -509,11 +509,12 @@ def _figures(ctx: Run, result: Result, image: Path) -> None:
         raise CheckFailed(f"the bare qemu-img convert failed: {bare}")
     bare_seconds = float(bare["epoch"]) - float(bare["begin"])
     product = _command_seconds(log, "qemu-img convert -p")
-    allocated = int(_console_fields(ctx, "pool-allocated")["bytes"])
+    used = int(_console_fields(ctx, "pool-used")["bytes"])
     size = image.stat().st_size
     result.report.append(
-        f"qcow2 {size / MIB:.0f} MiB for a pool with {allocated / MIB:.0f} MiB allocated "
-        f"({size / allocated:.2f}x); bare qemu-img convert {int(bare['bytes']) / MIB:.0f} MiB")
+        f"qcow2 {size / MIB:.0f} MiB for a pool using {used / MIB:.0f} MiB (zfs used, "
+        f"compressed; {size / max(used, 1):.2f}x); bare qemu-img convert "
+        f"{int(bare['bytes']) / MIB:.0f} MiB")
     result.report.append(
         f"export: the engine's qemu-img convert {product:.1f}s, a bare one of the same disk "
         f"after it {bare_seconds:.1f}s (ratio {product / bare_seconds:.3f}); phase export "

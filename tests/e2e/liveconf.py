@@ -66,7 +66,7 @@ golden_setup() {{
     marker golden-ready rc=$?
 }}
 # After the install: a bare qemu-img convert of the same disk (the export's yardstick),
-# the pool's allocated bytes (read-only import), then the export disk unmounted.
+# the pool's used bytes (read-only import), then the export disk unmounted.
 golden_after() {{
     src=/dev/disk/by-id/virtio-target0
     begin=$(date +%s.%N)
@@ -74,8 +74,10 @@ golden_after() {{
     brc=$?
     marker bare-convert rc=$brc begin=$begin bytes=$(stat -c %s {EXPORT_MOUNT}/bare/bare.qcow2)
     rm -f {EXPORT_MOUNT}/bare/bare.qcow2
+    # A read-only import loads no space maps (zpool list says 0 allocated); the
+    # datasets' own accounting is there.
     if zpool import -N -o readonly=on rpool; then
-        marker pool-allocated bytes=$(zpool list -Hp -o allocated rpool)
+        marker pool-used bytes=$(zfs get -Hp -o value used rpool)
         zpool export rpool
     fi
     sync
