@@ -38,6 +38,10 @@ class DistroBackend(ABC):
     # cloud-init's network renderers for a sealed image, best first: the stack the
     # installed system's own network configuration uses (empty: cloud-init's order).
     cloud_init_renderers: ClassVar[tuple[str, ...]] = ()
+    # The command that rebuilds every installed kernel's initramfs. Sealing runs it
+    # in the target's chroot and kldload-firstboot on a clone, so both rebuild
+    # alike (empty: none known, and both refuse).
+    initramfs_rebuild: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
@@ -74,11 +78,15 @@ class DistroBackend(ABC):
     def verify_initramfs(self, ctx: InstallContext) -> None:
         """The initramfs holds the zfs module and its import scripts."""
 
-    @abstractmethod
     def rebuild_initramfs(self, ctx: InstallContext) -> None:
         """Rebuild every installed kernel's initramfs from the target as it is now
         (sealing removes the host ID and the pool's cachefile it holds); the
         bootloader's hooks copy the result to the ESPs."""
+        if not self.initramfs_rebuild:
+            from kldload_tui.backend.engine.core import InstallError
+
+            raise InstallError(f"{self.name}: no command is known to rebuild its initramfs")
+        ctx.chroot(list(self.initramfs_rebuild), timeout=3600)
 
     @abstractmethod
     def initramfs_files(self, ctx: InstallContext) -> list[str]:

@@ -115,6 +115,9 @@ class DebianBackend(DistroBackend):
     # kldload configures systemd-networkd (target/files.network_file); without this
     # cloud-init would pick ifupdown's ENI, which Debian also installs.
     cloud_init_renderers = ("networkd",)
+    # -u -k all: every kernel the system has; kldload-boot's post-update hook then
+    # copies each new initrd to every ESP.
+    initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
@@ -308,11 +311,6 @@ class DebianBackend(DistroBackend):
         # The only build (bootstrap installed the kernel with INITRD=No), made now so it
         # holds the configured system: hostid, cachefile, hostname, keyboard layout.
         ctx.chroot(["update-initramfs", "-c", "-k", ctx.kernel_version or "all"], timeout=3600)
-
-    def rebuild_initramfs(self, ctx: InstallContext) -> None:
-        # -u -k all: every kernel the target has; kldload-boot's post-update hook
-        # then copies each new initrd to every ESP.
-        ctx.chroot(["update-initramfs", "-u", "-k", "all"], timeout=3600)
 
     def initramfs_files(self, ctx: InstallContext) -> list[str]:
         return ctx.chroot(["lsinitramfs", self.boot_files(ctx)[1]]).splitlines()

@@ -56,12 +56,14 @@ class Services(Phase):
     title = "install kldload's services and timers"
 
     def run(self, ctx: InstallContext) -> None:
-        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files())
+        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files(),
+                              initramfs_rebuild=ctx.distro.initramfs_rebuild)
         ctx.write_files(files)
         ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
 
     def verify(self, ctx: InstallContext) -> None:
-        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files())
+        files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files(),
+                              initramfs_rebuild=ctx.distro.initramfs_rebuild)
         for f in files:
             if not ctx.path(f.path).is_file() or _mode(ctx, f.path) != f.mode:
                 raise VerifyError(f"/{f.path} is missing or not mode {f.mode:04o}")

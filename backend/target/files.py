@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -204,23 +205,32 @@ def network_file(answers: Answers) -> TargetFile:
 # -- services -------------------------------------------------------------------
 
 def service_files(answers: Answers, facts: InstallFacts,
-                  holds: Sequence[TargetFile] | None = None) -> list[TargetFile]:
+                  holds: Sequence[TargetFile] | None = None,
+                  initramfs_rebuild: Sequence[str] | None = None) -> list[TargetFile]:
     """The kldload units and scripts, the package holds, sanoid's policy and the
     WireGuard interface.
 
     Only kldload-firstboot.service is enabled by the engine; firstboot enables
     the timers, WireGuard and the package holds on the machine itself, so a
-    clone of a sealed image gets them too. `holds` are the distribution
-    backend's (`DistroBackend.hold_files`); None asks the backend that serves
-    `answers.distro`, for callers without an install context.
+    clone of a sealed image gets them too. `holds` and `initramfs_rebuild` (the
+    command firstboot rebuilds a clone's initramfs with) are the distribution
+    backend's (`DistroBackend.hold_files`, `.initramfs_rebuild`); None asks the
+    backend that serves `answers.distro`, for callers without an install context.
     """
-    if holds is None:
+    if holds is None or initramfs_rebuild is None:
         # Imported here: the backends import this module.
         from kldload_tui.backend.distros import distro_backend
 
-        holds = distro_backend(answers).hold_files()
+        backend = distro_backend(answers)
+        holds = backend.hold_files() if holds is None else holds
+        if initramfs_rebuild is None:
+            initramfs_rebuild = backend.initramfs_rebuild
     pool = facts.pool
-    files = [TargetFile(f"{LIB_DIR}/{name}", template(name, pool=pool), 0o755)
+    # A shell command line; none known makes the step fail, and say so, on a clone.
+    rebuild = (shlex.join(initramfs_rebuild) if initramfs_rebuild
+               else 'log "no initramfs command is known for this system"; false')
+    files = [TargetFile(f"{LIB_DIR}/{name}", template(name, pool=pool,
+                                                      initramfs_rebuild=rebuild), 0o755)
              for name in _SCRIPTS]
     for unit in _UNITS:
         enable = ["kldload-firstboot.service"] if unit == "kldload-firstboot.service" else []

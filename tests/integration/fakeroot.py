@@ -91,6 +91,7 @@ cache.parent.mkdir(parents=True, exist_ok=True)
 cache.write_text("cache of " + ARGS[2] + "\\n")
 """,
     "update-initramfs": "",
+    "dracut": "",
     # Datasets in state/datasets; snapshots in state/snapshots, oldest first.
     "zfs": """
 snaps = lines("snapshots")

@@ -18,7 +18,7 @@ from kldload_tui.backend.answers.envfile import quote
 from kldload_tui.backend.answers.file import parse_answers
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.export.seal import seal_commands
-from kldload_tui.backend.target.files import install_files, seal_files
+from kldload_tui.backend.target.files import install_files, seal_files, service_files
 from kldload_tui.backend.target.manifest import InstallFacts, read_manifest
 from tests.integration.fakeroot import Host, make_host, write_files
 
@@ -219,6 +219,31 @@ def test_failed_initramfs_rebuild_leaves_firstboot_to_run_again(host: Host):
     assert host.calls().count("update-initramfs -u -k all") == 2
     assert not (host.root / "var/lib/kldload/initramfs.pending").exists()
 
+
+
+def test_a_clone_rebuilds_with_its_backends_command_or_fails_saying_why(tmp_path: Path):
+    # The command is the distribution backend's, the one sealing ran; a system with
+    # none known fails that step, says so, and stays to run again.
+    facts = InstallFacts("rpool", "rpool/ROOT/debian", HELD, "1.0")
+    for name, rebuild, expected in (("dracut", ("dracut", "--regenerate-all", "--force"), 0),
+                                    ("none", (), 1)):
+        files = [f if f.path != "usr/lib/kldload/firstboot" else
+                 next(g for g in service_files(_answers(), facts, initramfs_rebuild=rebuild)
+                      if g.path == f.path)
+                 for f in install_files(_answers(), facts)]
+        h = make_host(tmp_path / name, files)
+        h.set_state("datasets", ["rpool"])
+        r = h.run("firstboot")
+        assert r.returncode == expected, r.stdout + r.stderr
+        calls = h.calls()
+        assert not [c for c in calls if c.startswith("update-initramfs")]
+        if rebuild:
+            assert "dracut --regenerate-all --force" in calls
+            assert "ok: initramfs rebuilt with the host ID and the cachefile" in r.stdout
+        else:
+            assert "no initramfs command is known for this system" in r.stdout
+            assert "FAILED: initramfs rebuilt with the host ID and the cachefile" in r.stdout
+            assert (h.root / "var/lib/kldload/initramfs.pending").exists()
 
 # -- package-holds -------------------------------------------------------------
 
