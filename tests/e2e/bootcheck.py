@@ -122,6 +122,33 @@ def _expect(what: str, got: str, want: Callable[[str], bool]) -> None:
         raise CheckFailed(f"{what}: got {got!r}")
 
 
+def check_running(guest: Guest) -> None:
+    """The system reached `running` with no failed unit."""
+    state = guest.shell("systemctl is-system-running --wait", 300)[1].strip()
+    failed = ok(guest, "systemctl --failed --no-legend --plain")
+    if failed or state.splitlines()[-1:] != ["running"]:
+        raise CheckFailed(f"system state {state!r}; failed units:\n{failed}")
+
+
+def check_firstboot_once(guest: Guest, *, sealed: bool = False) -> None:
+    """kldload-firstboot ran to its end exactly once: its stamp written, its unit
+    disabled; on a clone of a sealed image it also said it found no manifest."""
+    ok(guest, "test -s /var/lib/kldload/firstboot.done")
+    _expect("firstboot unit", ok(guest, "systemctl is-enabled kldload-firstboot.service || :"),
+            lambda s: s == "disabled")
+    journal = "sudo -n journalctl -o cat -u kldload-firstboot.service"
+    _expect("firstboot runs", ok(guest, f"{journal} | grep -c '^kldload-firstboot: done$'"),
+            lambda s: s == "1")
+    if sealed:
+        ok(guest, f"{journal} | grep -q 'no manifest (sealed image)'")
+
+
+def check_timers(guest: Guest) -> None:
+    """The snapshot and scrub timers are active."""
+    _expect("timers", ok(guest, "systemctl is-active kldload-snapshot.timer "
+                                 "kldload-scrub.timer"), lambda s: s.split() == ["active"] * 2)
+
+
 def replay_check(copy: str, spec: InstallSpec, suite: str) -> None:
     """The target's answers.env, its secrets filled in again, is the answers used."""
     filled = {"KLDLOAD_PASSWORD": spec.login_password, "KLDLOAD_ZFS_PASSPHRASE":
@@ -150,10 +177,7 @@ def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> 
         raise CheckFailed("the default password was not expired" if spec.password is None
                           else "the answered password was expired too")
     check("password-expiry")
-    state = guest.shell("systemctl is-system-running --wait", 300)[1].strip()
-    failed = ok(guest, "systemctl --failed --no-legend --plain")
-    if failed or state.splitlines()[-1:] != ["running"]:
-        raise CheckFailed(f"system state {state!r}; failed units:\n{failed}")
+    check_running(guest)
     check("no-failed-units")
     _expect("root filesystem", ok(guest, "findmnt -n -o SOURCE,FSTYPE /"),
             lambda s: s.split() == [BE, "zfs"])
@@ -183,15 +207,9 @@ def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> 
                                           "stat -c '%a %U' ~/.ssh/authorized_keys"),
             lambda s: SSH_KEY in s and s.endswith("600 admin"))
     check("ssh-key")
-    ok(guest, "test -s /var/lib/kldload/firstboot.done")
-    _expect("firstboot unit", ok(guest, "systemctl is-enabled kldload-firstboot.service || :"),
-            lambda s: s == "disabled")
-    _expect("firstboot runs", ok(guest, "sudo -n journalctl -o cat -u "
-                                         "kldload-firstboot.service | grep -c "
-                                         "'^kldload-firstboot: done$'"), lambda s: s == "1")
+    check_firstboot_once(guest)
     check("firstboot-once")
-    _expect("timers", ok(guest, "systemctl is-active kldload-snapshot.timer "
-                                 "kldload-scrub.timer"), lambda s: s.split() == ["active"] * 2)
+    check_timers(guest)
     check("timers")
     held = ok(guest, "apt-mark showhold").split()
     wanted = ok(guest, "grep -v '^#' /etc/kldload/held-packages").split()

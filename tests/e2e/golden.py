@@ -41,6 +41,9 @@ from tests.e2e.bootcheck import (
     POOL,
     CheckFailed,
     boot_to_login,
+    check_firstboot_once,
+    check_running,
+    check_timers,
     log_in,
     ok,
     power_off,
@@ -250,10 +253,7 @@ def _no_forced_import(guest: Guest) -> int:
 def _check_clone(guest: Guest, clone: Clone) -> tuple[Identity, list[str]]:
     """Point 3 of the issue on one clone; (its identity, the checks passed)."""
     passed: list[str] = []
-    state = guest.shell("systemctl is-system-running --wait", 300)[1].strip()
-    failed = ok(guest, "systemctl --failed --no-legend --plain")
-    _expect("system state and failed units", f"{state} / {failed}",
-            not failed and state.splitlines()[-1:] == ["running"])
+    check_running(guest)
     passed.append("no-failed-units")
     status = ok(guest, "cloud-init status --wait --long", 600)
     _expect("cloud-init status", status, "status: done" in status)
@@ -288,15 +288,9 @@ def _check_clone(guest: Guest, clone: Clone) -> tuple[Identity, list[str]]:
     _expect("root", root, root.split() == [BE, "zfs"])
     _no_forced_import(guest)
     passed.append("hostid-initramfs-import-unforced")
-    ok(guest, "test -s /var/lib/kldload/firstboot.done")
-    unit = ok(guest, "systemctl is-enabled kldload-firstboot.service || :")
-    _expect("firstboot unit", unit, unit == "disabled")
-    runs = ok(guest, "sudo -n journalctl -o cat -u kldload-firstboot.service")
-    _expect("firstboot runs", runs, runs.count("kldload-firstboot: done") == 1
-            and "no manifest (sealed image)" in runs)
+    check_firstboot_once(guest, sealed=True)
     passed.append("firstboot-once")
-    timers = ok(guest, "systemctl is-active kldload-snapshot.timer kldload-scrub.timer")
-    _expect("timers", timers, timers.split() == ["active"] * 2)
+    check_timers(guest)
     passed.append("timers")
     leftovers = ok(guest, "sudo -n sh -c 'for f in /etc/kldload/install-manifest.env "
                           "/etc/kldload/answers.env /var/log/kldload/install.log "
