@@ -65,8 +65,6 @@ def export_job(ctx: InstallContext) -> ExportJob:
     if root is None:
         raise InstallError("no root disk was resolved, so there is nothing to export")
     answers = ctx.answers
-    # export_dir/export_name are InstallOptions fields once the engine has them;
-    # until then the defaults apply (kexport's directory, the default name).
     out_dir = ctx.options.export_dir
     try:
         name = image_name(answers, ctx.options.export_name)

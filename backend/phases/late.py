@@ -148,13 +148,12 @@ class Seal(Phase):
         if not ctx.path("/usr/bin/cloud-init").exists():
             raise VerifyError("cloud-init is not installed: a clone would keep the "
                               "image's hostname and network")
-        states = ctx.chroot(["systemctl", "is-enabled", *units_to_enable(files)],
-                            check=False).split()
         units = units_to_enable(files)
+        states = ctx.chroot(["systemctl", "is-enabled", *units], check=False).split()
         off = [u for u, state in zip(units, states, strict=False) if state != "enabled"]
         if len(states) != len(units) or off:
             raise VerifyError(f"not enabled in the image: {', '.join(off) or units}")
-        inside = {n.lstrip("./").lstrip("/") for n in ctx.distro.initramfs_files(ctx)}
+        inside = {n.removeprefix("./").lstrip("/") for n in ctx.distro.initramfs_files(ctx)}
         stale = [p for p in (HOSTID_PATH, ZPOOL_CACHE_PATH) if p in inside]
         if stale:
             raise VerifyError(f"the initramfs still holds {', '.join(stale)}")

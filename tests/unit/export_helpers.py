@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from kldload_tui.backend.answers.file import parse_answers
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.distros import distro_backend
@@ -14,13 +11,8 @@ from kldload_tui.backend.machine.disks import Verdict
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.machine.targets import WipeTarget
 
-
-@dataclass(frozen=True)
-class ExportOptions(InstallOptions):
-    """InstallOptions with the export fields the phase reads (until the engine has them)."""
-
-    export_dir: Path = Path("/var/tmp/kldload-export")
-    export_name: str | None = None
+# The engine's own options carry export_dir and export_name: the tests name them so.
+ExportOptions = InstallOptions
 
 
 def export_answers(disk: str, extra: str = "") -> Answers:
