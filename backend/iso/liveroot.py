@@ -94,11 +94,13 @@ def configure(root: Path, runner: Runner, version_line: str) -> None:
     # No host keys on the medium: kldload-live-ssh makes them on each boot.
     for key in sorted((root / "etc/ssh").glob("ssh_host_*")):
         key.unlink()
+    # Enabled before masking: networkd's unit names wait-online in Also=, and
+    # systemctl refuses to enable through a masked unit.
+    in_chroot(root, runner, ["systemctl", "enable", *ENABLED])
     for unit in MASKED:
         link = root / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    in_chroot(root, runner, ["systemctl", "enable", *ENABLED])
     # mmdebstrap leaves this machine's resolv.conf in the root; the live system's
     # own resolver (systemd-resolved, fed by networkd's DHCP) is the stub.
     resolv = root / "etc/resolv.conf"
