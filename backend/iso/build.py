@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kldload_tui import __version__
-from kldload_tui.backend.engine.runner import Runner
+from kldload_tui.backend.engine.runner import LocalRunner, Runner
 from kldload_tui.backend.iso import boot, liveroot, pxe
 from kldload_tui.backend.iso.aptsrc import (
     KernelInfo,
@@ -329,6 +329,18 @@ class IsoBuild:
                        kernel=info["kver"], zfs=info["zfs"], packages=info["packages"],
                        darksite_packages=info["darksite_packages"],
                        kldload_tui=info["kldload_tui"], pxe=written)
+
+
+def build_iso(options: IsoOptions, say: Say) -> Summary:
+    """Build for real, every command logged to `--out`/build.log; the summary.
+
+    The one place a front end's `iso build` gets its runner, as installs get
+    theirs from the launcher.
+    """
+    options.out.mkdir(parents=True, exist_ok=True)
+    options.cache.mkdir(parents=True, exist_ok=True)
+    with LocalRunner(log_path=options.out / "build.log") as runner:
+        return IsoBuild(options, runner, say).run()
 
 
 def requirements(wheel: Path) -> list[str]:

@@ -74,6 +74,11 @@ def darksite_packages(profiles: tuple[Profile, ...], features: tuple[str, ...]) 
     return list(dict.fromkeys(wanted))
 
 
+def known_features() -> tuple[str, ...]:
+    """The features a darksite can serve (`--feature`): the Debian backend's."""
+    return tuple(FEATURE_PACKAGES)
+
+
 def source_tree() -> Path | None:
     """The working tree this kldload-tui runs from, when it is one (an editable install)."""
     top = Path(__file__).resolve().parents[2]

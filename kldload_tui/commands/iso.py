@@ -67,18 +67,17 @@ def _build(args: argparse.Namespace) -> int:
     import json
 
     from kldload_tui.backend.answers.model import Profile
-    from kldload_tui.backend.distros.debian import FEATURE_PACKAGES
-    from kldload_tui.backend.engine.runner import CommandError, LocalRunner
+    from kldload_tui.backend.engine.runner import CommandError
     from kldload_tui.backend.iso import tools
     from kldload_tui.backend.iso.aptsrc import NoMirror, host_sources, host_suite
-    from kldload_tui.backend.iso.build import BuildRefused, IsoBuild
-    from kldload_tui.backend.iso.inputs import IsoOptions, source_tree
+    from kldload_tui.backend.iso.build import BuildRefused, build_iso
+    from kldload_tui.backend.iso.inputs import IsoOptions, known_features, source_tree
 
     reasons = tools.refusals()
-    unknown = [f for f in args.feature if f not in FEATURE_PACKAGES]
+    unknown = [f for f in args.feature if f not in known_features()]
     if unknown:
         reasons.append(f"unknown --feature {', '.join(unknown)} (known: "
-                       f"{', '.join(FEATURE_PACKAGES)})")
+                       f"{', '.join(known_features())})")
     if args.wheel is not None and not args.wheel.is_file():
         reasons.append(f"--wheel {args.wheel}: no such file")
     suite = args.suite or host_suite(host_sources())
@@ -100,19 +99,16 @@ def _build(args: argparse.Namespace) -> int:
         profiles=tuple(Profile(p) for p in (args.profile or ["server"])),
         features=tuple(args.feature), wheel=args.wheel.resolve() if args.wheel else None,
         source=source, cache=args.cache.resolve(), zstd_level=args.zstd_level)
-    options.out.mkdir(parents=True, exist_ok=True)
-    options.cache.mkdir(parents=True, exist_ok=True)
-    log = options.out / "build.log"
-    _say(f"building kldload live for {suite} into {options.out} (log: {log})")
-    with LocalRunner(log_path=log) as runner:
-        try:
-            summary = IsoBuild(options, runner, _say).run()
-        except (BuildRefused, NoMirror) as err:
-            print(f"kldload-tui iso build: refused: {err}", file=sys.stderr)
-            return exitcodes.USAGE
-        except CommandError as err:
-            print(f"kldload-tui iso build: failed: {err}", file=sys.stderr)
-            return exitcodes.INVALID
+    _say(f"building kldload live for {suite} into {options.out} "
+         f"(log: {options.out / 'build.log'})")
+    try:
+        summary = build_iso(options, _say)
+    except (BuildRefused, NoMirror) as err:
+        print(f"kldload-tui iso build: refused: {err}", file=sys.stderr)
+        return exitcodes.USAGE
+    except CommandError as err:
+        print(f"kldload-tui iso build: failed: {err}", file=sys.stderr)
+        return exitcodes.INVALID
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))
     else:
