@@ -168,8 +168,16 @@ class IsoBuild:
         with self.step("live") as cached:
             live_inputs = self.live_inputs(base.name, wheels.name,
                                            darksite.name if darksite else None)
+            squash, built = self.cache.ensure(
+                "squashfs", live_inputs, lambda out: self._live(out, base, wheels, darksite))
+            cached[0] = not built
+        with self.step("iso") as cached:
+            # Its own level: a change to the menu or the image costs seconds, not a squashfs.
+            iso_inputs = {"squashfs": squash.name, "darksite": darksite.name if darksite else None,
+                          "cmdline": list(self.o.extra_cmdline),
+                          "code": code_digest("boot.py", "pxe.py", "build.py")}
             live, built = self.cache.ensure(
-                "live", live_inputs, lambda out: self._live(out, base, wheels, darksite))
+                "iso", iso_inputs, lambda out: self._assemble(out, squash, base, darksite))
             cached[0] = not built
         with self.step("output"):
             summary = self._output(live)
@@ -186,8 +194,7 @@ class IsoBuild:
             "profiles": [p.value for p in self.o.profiles], "features": list(self.o.features),
             "suite": self.o.suite, "version": __version__, "zstd": self.o.zstd_level,
             "cmdline": list(self.o.extra_cmdline),
-            "code": code_digest("liveroot.py", "boot.py", "pxe.py", "build.py", "livessh.py",
-                                "templates"),
+            "code": code_digest("liveroot.py", "livessh.py", "templates"),
         }
 
     def _zfs(self, out: Path, sources: list[Source], kernel: KernelInfo) -> None:
@@ -271,22 +278,22 @@ class IsoBuild:
         info = json.loads((base / "info.json").read_text())
         info.update(kldload_tui=version, packages=count_packages(base / "root"),
                     darksite_packages=_darksite_count(darksite))
-        self._assemble(out, base, darksite, info)
         (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def iso_name(self) -> str:
         """kldload-<suite>-<version>.iso"""
         return f"kldload-{self.o.suite}-{__version__}.iso"
 
-    def _assemble(self, out: Path, base: Path, darksite: Path | None,
-                  info: dict[str, Any]) -> None:
+    def _assemble(self, out: Path, squash: Path, base: Path, darksite: Path | None) -> None:
+        info = json.loads((squash / "info.json").read_text())
         tree = out / "tree"
         live_dir = tree / boot.LIVE_DIR
         live_dir.mkdir(parents=True, exist_ok=True)
         for name in ("vmlinuz", "initrd.img"):
             shutil.copy2(base / name, out / name)  # pxe/ takes them from here
             shutil.copy2(base / name, live_dir / name)
-        (live_dir / "filesystem.squashfs").hardlink_to(out / "filesystem.squashfs")
+        (out / "filesystem.squashfs").hardlink_to(squash / "filesystem.squashfs")
+        (live_dir / "filesystem.squashfs").hardlink_to(squash / "filesystem.squashfs")
         marker = f"/.disk/kldload-{out.name.removeprefix('.tmp-').split('-')[0]}"
         title = f"kldload live {__version__} ({self.o.suite}, kernel {info['kver']})"
         self.runner.write_file(tree / ".disk/info", boot.disk_info(__version__, self.o.suite,
@@ -296,6 +303,7 @@ class IsoBuild:
         self.runner.write_file(tree / "boot/grub/grub.cfg", boot.grub_cfg(title, entries))
         early = out / "early.cfg"
         self.runner.write_file(early, boot.early_cfg(marker))
+        (tree / "boot/grub/i386-pc").mkdir(parents=True, exist_ok=True)
         self.runner.run(boot.grub_bios_argv(tree / "boot/grub/i386-pc/eltorito.img", early))
         efi = tree / "EFI/BOOT/BOOTX64.EFI"
         efi.parent.mkdir(parents=True, exist_ok=True)
@@ -311,6 +319,7 @@ class IsoBuild:
         self.runner.run(boot.xorriso_argv(tree, iso, esp, self.o.suite))
         remove_tree(tree)
         (out / "pxe-title").write_text(title + "\n")
+        (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
     def _output(self, live: Path) -> Summary:
         self.o.out.mkdir(parents=True, exist_ok=True)
