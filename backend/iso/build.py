@@ -166,16 +166,13 @@ class IsoBuild:
                     lambda out: self._darksite(out, sources, kernel, module_deb, wanted))
                 cached[0] = not built
         with self.step("live") as cached:
-            live_inputs = self.live_inputs(base.name, wheels.name,
-                                           darksite.name if darksite else None)
+            live_inputs = self.live_inputs(base.name, wheels.name)
             squash, built = self.cache.ensure(
                 "squashfs", live_inputs, lambda out: self._live(out, base, wheels, darksite))
             cached[0] = not built
         with self.step("iso") as cached:
             # Its own level: a change to the menu or the image costs seconds, not a squashfs.
-            iso_inputs = {"squashfs": squash.name, "darksite": darksite.name if darksite else None,
-                          "cmdline": list(self.o.extra_cmdline),
-                          "code": code_digest("boot.py", "pxe.py", "build.py")}
+            iso_inputs = self.iso_inputs(squash.name, darksite.name if darksite else None)
             live, built = self.cache.ensure(
                 "iso", iso_inputs, lambda out: self._assemble(out, squash, base, darksite))
             cached[0] = not built
@@ -186,15 +183,22 @@ class IsoBuild:
             json.dumps(summary.to_json(), indent=2) + "\n")
         return summary
 
-    def live_inputs(self, base: str, wheels: str, darksite: str | None) -> dict[str, object]:
-        """The key of the final artefact: every input of the build."""
+    def live_inputs(self, base: str, wheels: str) -> dict[str, object]:
+        """The squashfs's key: the base, kldload-tui, and how it is packed."""
         return {
-            "base": base, "wheels": wheels, "darksite": darksite,
-            "darksite_flag": self.o.darksite,
+            "base": base, "wheels": wheels, "suite": self.o.suite, "version": __version__,
+            "zstd": self.o.zstd_level, "code": code_digest("liveroot.py", "livessh.py",
+                                                           "templates"),
+        }
+
+    def iso_inputs(self, squashfs: str, darksite: str | None) -> dict[str, object]:
+        """The ISO's key: the squashfs, the darksite (and the profiles and features
+        it serves), the menu and the code that assembles them."""
+        return {
+            "squashfs": squashfs, "darksite": darksite, "darksite_flag": self.o.darksite,
             "profiles": [p.value for p in self.o.profiles], "features": list(self.o.features),
-            "suite": self.o.suite, "version": __version__, "zstd": self.o.zstd_level,
             "cmdline": list(self.o.extra_cmdline),
-            "code": code_digest("liveroot.py", "livessh.py", "templates"),
+            "code": code_digest("boot.py", "pxe.py", "build.py"),
         }
 
     def _zfs(self, out: Path, sources: list[Source], kernel: KernelInfo) -> None:

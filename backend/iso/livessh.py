@@ -78,9 +78,18 @@ def seed_keys(runner: Runner) -> list[str]:
     return keys
 
 
+def consoles(active: Path = Path("/sys/class/tty/console/active")) -> list[str]:
+    """The kernel's consoles (`console=` on the command line), each once."""
+    try:
+        names = active.read_text().split()
+    except OSError:
+        names = []
+    return [f"/dev/{name}" for name in names] or ["/dev/console"]
+
+
 def _show(text: str) -> None:
     # Every console an operator may be looking at; a missing one is no error.
-    for console in ("/dev/console", "/dev/tty1", "/dev/ttyS0"):
+    for console in consoles():
         try:
             with open(console, "w", encoding="utf-8") as tty:
                 tty.write(text + "\n")

@@ -196,7 +196,8 @@ def _options(tmp_path: Path, **changes: object) -> IsoOptions:
 
 def _key(tmp_path: Path, **changes: object) -> str:
     build = IsoBuild(_options(tmp_path, **changes), RecordingRunner(), lambda _: None)
-    return digest(build.live_inputs("base1", "wheels1", None))
+    return digest(build.live_inputs("base1", "wheels1")) + digest(
+        build.iso_inputs("squash1", "darksite1" if build.o.darksite else None))
 
 
 def test_the_key_changes_with_each_input_and_not_otherwise(tmp_path: Path):
@@ -207,8 +208,14 @@ def test_the_key_changes_with_each_input_and_not_otherwise(tmp_path: Path):
                    {"profiles": (Profile.CORE,)}, {"features": ("wireguard",)}):
         assert _key(tmp_path, **change) != same, change
     build = IsoBuild(_options(tmp_path), RecordingRunner(), lambda _: None)
-    assert digest(build.live_inputs("base2", "wheels1", None)) != same
-    assert digest(build.live_inputs("base1", "wheels2", None)) != same
+    squash = digest(build.live_inputs("base1", "wheels1"))
+    assert digest(build.live_inputs("base2", "wheels1")) != squash
+    assert digest(build.live_inputs("base1", "wheels2")) != squash
+    # The darksite goes on the ISO, not into the squashfs: toggling it repacks nothing.
+    with_darksite = IsoBuild(_options(tmp_path, darksite=True), RecordingRunner(),
+                             lambda _: None)
+    assert digest(with_darksite.live_inputs("base1", "wheels1")) == squash
+    assert with_darksite.iso_inputs("s", "d") != build.iso_inputs("s", None)
 
 
 def test_the_tree_digest_follows_the_files(tmp_path: Path):
@@ -349,3 +356,10 @@ def test_no_key_means_a_one_time_password_never_recorded(tmp_path: Path):
     assert secret.secret and secret.content is None and secret.mode == 0o600
     first = livessh.one_time_password()
     assert first != livessh.one_time_password() and len(first) == 19
+
+
+def test_the_password_goes_to_each_kernel_console_once(tmp_path: Path):
+    active = tmp_path / "active"
+    active.write_text("tty0 ttyS0\n")
+    assert livessh.consoles(active) == ["/dev/tty0", "/dev/ttyS0"]
+    assert livessh.consoles(tmp_path / "missing") == ["/dev/console"]
