@@ -92,6 +92,9 @@ class Summary:
                 f"{s.name} {s.seconds:.0f}s{' (cached)' if s.cached else ''}"
                 for s in self.steps),
             f"total     {sum(s.seconds for s in self.steps):.0f}s",
+            # Said at every build, so nobody meets it first at a server's console.
+            "note      Secure Boot: GRUB and zfs.ko are unsigned; boot with Secure Boot off "
+            "(docs/iso.md)",
         ]
         return "\n".join(lines)
 
