@@ -98,10 +98,20 @@ def build_darksite(out: Path, sources: list[Source], kernel: KernelInfo, module_
     write_override(apt, override)
     index_repo(repo, suite, runner, override)
     override.unlink(missing_ok=True)
+    # The engine bootstraps targets from here: debootstrap must find its whole base
+    # set. --print-debs resolves without installing anything.
+    runner.run(debootstrap_check_argv(suite, out / "check", repo))
+    shutil.rmtree(out / "check", ignore_errors=True)
     manifest = {"suite": suite, "components": list(COMPONENTS), "kernel": asdict(kernel),
                 "created": timestamp(), "packages": read_versions(repo, suite)}
     (repo / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
+
+
+def debootstrap_check_argv(suite: str, scratch: Path, repo: Path) -> list[str]:
+    """debootstrap resolving its base set from the repository alone."""
+    return ["debootstrap", "--print-debs", "--no-check-gpg", "--variant=minbase",
+            f"--components={','.join(COMPONENTS)}", suite, str(scratch), f"file://{repo}"]
 
 
 def index_repo(repo: Path, suite: str, runner: Runner, override: Path | None = None) -> None:

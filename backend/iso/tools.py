@@ -16,6 +16,7 @@ from pathlib import Path
 # that must exist; anything else is a program looked up on PATH.
 REQUIRED: tuple[tuple[str, str], ...] = (
     ("mmdebstrap", "mmdebstrap"),
+    ("debootstrap", "debootstrap"),  # checks the darksite as the engine will use it
     ("chroot", "coreutils"),
     ("mount", "mount"),
     ("apt-get", "apt"),

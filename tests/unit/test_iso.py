@@ -294,7 +294,7 @@ def test_refusals_name_the_packages_to_install():
     missing = tools.missing_tools(which=lambda name: None, exists=lambda path: False)
     reasons = tools.refusals(euid=1000, missing=missing)
     assert reasons[0].startswith("iso build runs as root")
-    assert "apt-get install mmdebstrap coreutils" in reasons[1]
+    assert "apt-get install mmdebstrap debootstrap coreutils" in reasons[1]
     assert "squashfs-tools" in reasons[1] and "grub-pc-bin" in reasons[1]
     assert tools.refusals(euid=0, missing=[]) == []
 
@@ -363,3 +363,11 @@ def test_the_password_goes_to_each_kernel_console_once(tmp_path: Path):
     active.write_text("tty0 ttyS0\n")
     assert livessh.consoles(active) == ["/dev/tty0", "/dev/ttyS0"]
     assert livessh.consoles(tmp_path / "missing") == ["/dev/console"]
+
+
+def test_the_darksite_is_checked_with_debootstrap(tmp_path: Path):
+    from kldload_tui.backend.iso.darksite import debootstrap_check_argv
+
+    argv = debootstrap_check_argv("bookworm", tmp_path / "check", tmp_path / "repo")
+    assert argv[:2] == ["debootstrap", "--print-debs"]
+    assert argv[-3:] == ["bookworm", str(tmp_path / "check"), f"file://{tmp_path}/repo"]

@@ -71,7 +71,7 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
         "darksite.py": {"apt", "arch", "debootstrap", "dpkg"},
         "inputs.py": {"debian", "debootstrap"},
         "liveroot.py": {"apt", "dpkg"},
-        "tools.py": {"apt", "debian", "dpkg"},
+        "tools.py": {"apt", "debian", "debootstrap", "dpkg"},
         "zfsmod.py": {"apt", "debian", "dpkg"},
     }.items()},
 }
