@@ -70,30 +70,25 @@ def build_darksite(out: Path, sources: list[Source], kernel: KernelInfo, module_
                    runner: Runner) -> dict[str, Any]:
     """The repository in `out/repo`; returns its manifest."""
     suite = sources[0].suite
-    local = out / "local"  # a flat repo with the module alone, so apt resolves against it
-    local.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(module_deb, local / module_deb.name)
-    scanned = runner.run(["dpkg-scanpackages", "-m", str(local)]).stdout
-    # dpkg-scanpackages names files by the path it was given: make them relative.
-    (local / "Packages").write_text(scanned.replace(f"Filename: {local}/", "Filename: ./"))
-    apt = PrivateApt(apt_home, sources, runner, (f"deb [trusted=yes] file:{local} ./",))
+    apt = PrivateApt(apt_home, sources, runner)
     apt.update()
-    wanted = sorted({*base_set(apt, suite), *packages, kernel.module_package})
+    # The module package is not in the mirror: resolve what it depends on (the
+    # exact kernel) instead, and put the .deb itself in the pool beside the rest.
+    # No unsigned source is ever added to the resolving apt.
+    wanted = sorted({*base_set(apt, suite), *packages,
+                     f"{kernel.image_package}={kernel.image_version}"})
     uris = apt.print_uris(wanted)
     apt.download(wanted, debs)
     repo = out / "repo"
-    for uri, name in uris:
-        if uri.startswith("file:"):
-            src, rel = local / name, f"pool/contrib/z/{kernel.module_package}/{name}"
-        else:
-            src, rel = debs / name, pool_path(uri)
+    placed = [(debs / name, pool_path(uri)) for uri, name in uris]
+    placed.append((module_deb, f"pool/contrib/z/{kernel.module_package}/{module_deb.name}"))
+    for src, rel in placed:
         dest = repo / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(src, dest)  # same file system as the download cache: no copy
         except OSError:
             shutil.copy2(src, dest)
-    shutil.rmtree(local, ignore_errors=True)
     override = out / "override"
     write_override(apt, override)
     index_repo(repo, suite, runner, override)
