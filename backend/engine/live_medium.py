@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Looked at in this order; the first that holds `dists/` is used (the e2e guest
-# mounts its darksite disk at /darksite).
-DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/darksite"))
+# Looked at in this order; the first that holds `dists/` is used. live-boot
+# mounts the kldload ISO at /run/live/medium, which carries the darksite of
+# `iso build --darksite` at /darksite; the e2e guest mounts its darksite disk
+# at /darksite.
+DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/run/live/medium/darksite"),
+                   Path("/darksite"))
 
 
 def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES) -> Path | None:

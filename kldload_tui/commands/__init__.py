@@ -10,4 +10,4 @@ A command module defines `NAME`, `HELP`, `add_arguments(parser)` and
 
 # Order is the order shown in --help.
 COMMAND_MODULES: tuple[str, ...] = ("validate", "plan", "disks", "probe", "seed", "export",
-                                    "serve")
+                                    "serve", "iso")

@@ -37,6 +37,9 @@ DISTROS = ("debian", "ubuntu", "fedora", "rhel", "rocky", "centos", "arch", "alp
 DISTRO_WORDS = (*DISTROS, "apt", "dnf", "pacman", "apk", "debootstrap", "dpkg")
 # Module (under backend/) -> (the words it may name, why). Every word listed must
 # still be found there: a stale entry fails too, so the list only ever shrinks.
+_LIVE_DEBIAN = ("the live medium is a Debian system by design (DESIGN.md, 'The live medium "
+                "and booting'), whatever distribution it installs: its build speaks apt, dpkg "
+                "and the Debian archive's layout; `arch` there is a package's architecture")
 DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "answers/types.py": (frozenset(DISTROS), "the Distro enum (KLDLOAD_DISTRO's values) "
                          "and DebianSuite (KLDLOAD_DEBIAN_SUITE's), as the seed defines them"),
@@ -61,6 +64,16 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
                          "seed reference's default distribution, as kexport's example does"),
     "export/ovf.py": (frozenset(DISTROS), "OVF's guest-OS catalogue (CIM OsType, VMware "
                       "guest ids) names each distribution: a fact of the format"),
+    **{f"iso/{name}": (frozenset(words), _LIVE_DEBIAN) for name, words in {
+        "aptsrc.py": {"apt", "arch", "debian"},
+        "build.py": {"apt", "debian", "dpkg"},
+        "chroot.py": {"debian"},
+        "darksite.py": {"apt", "arch", "debootstrap", "dpkg"},
+        "inputs.py": {"debian", "debootstrap"},
+        "liveroot.py": {"apt", "dpkg"},
+        "tools.py": {"apt", "debian", "debootstrap", "dpkg"},
+        "zfsmod.py": {"apt", "debian", "dpkg"},
+    }.items()},
 }
 
 
