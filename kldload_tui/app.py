@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from kldload_tui import exitcodes
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.machine.model import Machine
-from kldload_tui.backend.session import Prefill, Session
+from kldload_tui.backend.session import Prefill, RemoteAccess, Session
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.dialogs import ConfirmQuit, ErrorDialog
 from kldload_tui.screens.disks import DisksScreen
@@ -159,18 +159,19 @@ class KldloadApp(App[int]):
 def build_app(*, machine: Machine, answers: Answers | Prefill | None = None, demo: bool = False,
               dry_run: bool = False, log_path: Path | None = None, described: bool = True,
               ascii_borders: bool = False, cursor_blink: bool = True,
-              animations: bool = True) -> KldloadApp:
+              animations: bool = True, remote: RemoteAccess | None = None) -> KldloadApp:
     """The app for `kldload-tui` and for the tests.
 
     `answers` pre-fills the steps (a file's values and problems as a `Prefill`,
     or complete `Answers`). `demo`/`dry_run` install with the recording runner.
     `described`: the machine is a description, not probed (no re-probe before
     writing). `ascii_borders` draws with `+-|` for the Linux console and serial
-    terminals.
+    terminals. `remote`: this session is served by `kldload-tui serve`; the welcome
+    screen says how to connect.
     """
     prefill = Prefill.from_answers(answers) if isinstance(answers, Answers) else answers
     session = Session(machine, prefill, demo=demo, dry_run=dry_run, log_path=log_path,
-                      described=described)
+                      described=described, remote=remote)
     app = KldloadApp(session, ascii_borders=ascii_borders, cursor_blink=cursor_blink)
     if not animations:
         app.animation_level = "none"
