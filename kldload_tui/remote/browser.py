@@ -168,18 +168,25 @@ class TuiProcess(AppService):
         return None if process is None else process.pid
 
     async def end(self) -> None:
-        """Ask the app to quit; if it does not within STOP_SECONDS, terminate it."""
-        try:
+        """Ask the app to quit and reap its process; terminate it if it does not quit
+        within STOP_SECONDS."""
+        process = self._process
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop(), STOP_SECONDS)
+        if process is None:
+            return
+        try:
+            # AppService stops at the end of the app's output; waiting for the exit too
+            # leaves no zombie, and no transport for a closed event loop to collect.
+            await asyncio.wait_for(process.wait(), STOP_SECONDS)
         except TimeoutError:
-            process = self._process
-            if process is not None and process.returncode is None:
-                log.warning("browser session %s did not quit; terminating it", self.pid)
-                process.terminate()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), STOP_SECONDS)
-                if process.returncode is None:
-                    process.kill()
+            log.warning("browser session process %s did not quit; terminating it", self.pid)
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
 
 @dataclass(frozen=True)
