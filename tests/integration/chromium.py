@@ -46,6 +46,33 @@ _TERMINAL_ROWS = """function () {
 }"""
 
 
+# Keys as a terminal sends them (tests/tui/walk.py) -> the key a person presses.
+_KEYS: dict[str, dict[str, Any]] = {
+    "\r": {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"},
+    "\t": {"key": "Tab", "code": "Tab", "windowsVirtualKeyCode": 9},
+    "\x1b[B": {"key": "ArrowDown", "code": "ArrowDown", "windowsVirtualKeyCode": 40},
+    " ": {"key": " ", "code": "Space", "windowsVirtualKeyCode": 32, "text": " "},
+}
+_CTRL = 2  # the modifiers bit of Ctrl in Input.dispatchKeyEvent
+
+
+def key_event(key: str) -> dict[str, Any]:
+    """The keyDown that makes xterm.js send `key` (one character, or a sequence above)."""
+    if key in _KEYS:
+        return _KEYS[key]
+    if len(key) == 1 and 1 <= ord(key) <= 26:  # ctrl+letter
+        letter = chr(ord(key) + 64)
+        return {"key": letter.lower(), "code": f"Key{letter}", "modifiers": _CTRL,
+                "windowsVirtualKeyCode": ord(letter)}
+    if len(key) == 1 and key.isprintable():
+        event: dict[str, Any] = {"key": key, "text": key}
+        if key.isascii() and key.isalnum():
+            event["code"] = f"Key{key.upper()}" if key.isalpha() else f"Digit{key}"
+            event["windowsVirtualKeyCode"] = ord(key.upper())
+        return event
+    raise ValueError(f"no key for {key!r}")
+
+
 class Page:
     """One tab: commands in, events kept for `navigate` to read."""
 
@@ -108,6 +135,21 @@ class Page:
                 return shown
             time.sleep(0.2)
         raise AssertionError(f"the terminal never showed {texts}; it showed:\n{shown}")
+
+    def focus_terminal(self) -> None:
+        """Give xterm.js the keyboard, as a click on it would (a headless tab has no
+        focus of its own to give)."""
+        self.call("Emulation.setFocusEmulationEnabled", enabled=True)
+        assert self.evaluate("(() => { const t = document.querySelector("
+                             "'.xterm-helper-textarea'); t.focus(); "
+                             "return document.activeElement === t; })()")
+
+    def press(self, key: str) -> None:
+        """Press and release `key` in the page (`key_event`)."""
+        event = key_event(key)
+        self.call("Input.dispatchKeyEvent", type="keyDown", **event)
+        self.call("Input.dispatchKeyEvent", type="keyUp",
+                  **{k: v for k, v in event.items() if k != "text"})
 
     def evaluate(self, expression: str) -> Any:
         return self.call("Runtime.evaluate", expression=expression,

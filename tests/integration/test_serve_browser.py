@@ -8,17 +8,22 @@ TUI session is a real `kldload-tui` process started by the server.
 import asyncio
 import http.client
 import os
+import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.tui.conftest import EXPECTED
+from tests.tui.walk import walk_keys
+
 from .chromium import BINARY, Chromium
 from .serve_helpers import MACHINE, RunningServer
 
 needs_chromium = pytest.mark.skipif(BINARY is None, reason="chromium is not installed")
 PNG = b"\x89PNG\r\n\x1a\n"
+WALK_TIMEOUT = 30.0
 
 
 def get(server, path, headers=None):
@@ -150,3 +155,44 @@ def test_with_no_auth_the_page_and_session_need_no_token():
         status, _headers, body = get(server, "/")
     assert status == 200
     assert f'data-session-websocket-url="ws://127.0.0.1:{server.port}/tui"' in body.decode()
+
+
+class BrowserKeys:
+    """The walk's keys (tests/tui/walk.py), pressed in Chromium on the served TUI."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+
+    def wait(self, text: str) -> None:
+        self.page.wait_for_text(text, timeout=WALK_TIMEOUT)
+        time.sleep(0.3)  # as the pty's walk: focus is set once the screen has mounted
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.page.press(key)
+            time.sleep(0.1)
+
+    def type(self, text: str, *, echo: bool = False) -> None:
+        for char in text:
+            self.page.press(char)
+        if echo:
+            self.page.wait_for_text(text[-20:], timeout=WALK_TIMEOUT)
+        time.sleep(0.2)
+
+
+@needs_chromium
+def test_the_walk_in_chromium_saves_what_the_same_keys_save_in_a_terminal(tmp_path):
+    """The pty walk (tests/tui/test_pexpect.py) saves tests/tui/expected/demo-walk.env;
+    the same keys in a browser, on a server with the demo's machine, save the same."""
+    saved = tmp_path / "walk.env"
+    with RunningServer() as server, Chromium(tmp_path / "profile", size=(800, 600)) as page:
+        assert page.navigate(f"http://127.0.0.1:{server.port}/?token={server.token}") == 200
+        page.wait_for_text("1/9 Welcome")
+        page.focus_terminal()
+        walk_keys(BrowserKeys(page), saved)
+        deadline = time.monotonic() + WALK_TIMEOUT
+        while not page.evaluate("document.body.classList.contains('-closed')"):
+            assert time.monotonic() < deadline, "the session did not end after quitting"
+            time.sleep(0.1)
+    assert saved.read_text() == (EXPECTED / "demo-walk.env").read_text()
+    assert saved.stat().st_mode & 0o777 == 0o600
