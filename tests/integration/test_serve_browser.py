@@ -196,3 +196,31 @@ def test_the_walk_in_chromium_saves_what_the_same_keys_save_in_a_terminal(tmp_pa
             time.sleep(0.1)
     assert saved.read_text() == (EXPECTED / "demo-walk.env").read_text()
     assert saved.stat().st_mode & 0o777 == 0o600
+
+
+def test_browser_sessions_beyond_the_limit_get_503(monkeypatch):
+    monkeypatch.setattr("kldload_tui.remote.server.MAX_SESSIONS", 1)
+
+    async def main(server):
+        tui = f"ws://127.0.0.1:{server.port}/tui?token={server.token}&?width=80&height=24"
+        async with connect(tui) as first:
+            first_output = await asyncio.wait_for(first.recv(), 60)
+            with pytest.raises(InvalidStatus) as err:
+                await connect(tui)
+        # Once the first one's process has quit (it counts until then), there is room.
+        for _ in range(600):
+            try:
+                async with connect(tui) as again:
+                    await asyncio.wait_for(again.recv(), 60)
+                    break
+            except InvalidStatus:
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no room for a session after the first one ended")
+        return first_output, err.value.response
+
+    with RunningServer() as server:
+        first_output, refused = asyncio.run(main(server))
+    assert first_output  # the session's app is drawing
+    assert refused.status_code == 503
+    assert b"1 browser sessions are open" in refused.body
