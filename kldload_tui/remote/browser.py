@@ -142,7 +142,9 @@ class TuiProcess(AppService):
     """textual-serve's AppService, with the session's connect details in its environment.
 
     AppService runs its command through the shell: `shlex.join` quotes every argument,
-    and every one comes from the server's own options, none from a client."""
+    and every one comes from the server's own options, none from a client. `exec`
+    makes the app the process AppService holds, so that terminating it ends the app,
+    not a shell that would leave the app behind."""
 
     def __init__(self, argv: list[str], env: dict[str, str], ws: ServerConnection) -> None:
         async def send(data: bytes | str) -> None:
@@ -154,7 +156,7 @@ class TuiProcess(AppService):
         async def close() -> None:
             await ws.close(1000, "the installer quit")
 
-        super().__init__(shlex.join(argv), write_bytes=send, write_str=send, close=close,
+        super().__init__("exec " + shlex.join(argv), write_bytes=send, write_str=send, close=close,
                          download_manager=DownloadManager())
         self._extra_env = env
 

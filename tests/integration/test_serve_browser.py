@@ -8,12 +8,14 @@ TUI session is a real `kldload-tui` process started by the server.
 import asyncio
 import http.client
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosedOK, InvalidStatus
+from websockets.sync.client import connect as sync_connect
 
 from tests.tui.conftest import EXPECTED
 from tests.tui.walk import walk_keys
@@ -224,3 +226,26 @@ def test_browser_sessions_beyond_the_limit_get_503(monkeypatch):
     assert first_output  # the session's app is drawing
     assert refused.status_code == 503
     assert b"1 browser sessions are open" in refused.body
+
+
+def test_stopping_the_server_ends_its_browser_sessions_and_their_processes(caplog):
+    caplog.set_level("INFO", logger="kldload_tui.serve")
+    # A sync client answers the server's close from a thread of its own while the
+    # server stops; the session stays open until then.
+    with RunningServer() as server, sync_connect(
+            f"ws://127.0.0.1:{server.port}/tui?token={server.token}&?width=80&height=24",
+            open_timeout=60) as ws:
+        ws.recv(timeout=60)
+        found = re.search(r"browser session for \S+ started \(process (\d+)\)", caplog.text)
+        assert found, caplog.text
+        pid = int(found.group(1))
+        # The process the server holds is the app itself, so terminating it ends the app.
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        assert argv[1:3] == [b"-m", b"kldload_tui"]
+        server.stop()
+        with pytest.raises(ConnectionClosedOK):
+            while True:  # what the app drew before the server stopped, then the close
+                ws.recv(timeout=60)
+        assert ws.close_code == 1001
+    assert not Path(f"/proc/{pid}").exists()
+    assert re.search(r"browser session for \S+ ended", caplog.text)
