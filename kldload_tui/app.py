@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, messages
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -130,6 +130,21 @@ class KldloadApp(App[int]):
             screen.stop()
             return
         self.exit(return_code=self.exit_status())
+
+    def on_exit_app(self, event: messages.ExitApp) -> None:
+        """An exit asked from outside waits for a running install to stop between phases,
+        as a confirmed quit does. textual-serve asks it when the browser leaves or the
+        server stops; ending the process mid-phase would skip the engine's teardown
+        (the worker thread would be cut off with the process)."""
+        if not self.installing:
+            return
+        progress = next((s for s in self.screen_stack if isinstance(s, ProgressScreen)), None)
+        if progress is None:
+            return
+        event.prevent_default()
+        if not self._quit_after_stop:
+            self._quit_after_stop = True
+            progress.stop()
 
     def exit_status(self) -> int:
         """0 unless an install was tried and failed."""

@@ -54,7 +54,7 @@ MAX_SESSIONS = 4
 """Browser sessions at once: each is a process of its own (about 50 MiB RSS measured on
 the welcome screen)."""
 STOP_SECONDS = 10.0
-"""How long a session's process has to quit when its browser leaves."""
+"""After this long quitting, a session's process is said to be waiting for its install."""
 
 STATIC_ROOT = Path(textual_serve.__file__).parent / "static"
 _PAGE = Template(files("kldload_tui.remote").joinpath("templates/browser.html")
@@ -143,8 +143,8 @@ class TuiProcess(AppService):
 
     AppService runs its command through the shell: `shlex.join` quotes every argument,
     and every one comes from the server's own options, none from a client. `exec`
-    makes the app the process AppService holds, so that terminating it ends the app,
-    not a shell that would leave the app behind."""
+    makes the process AppService holds (and the one logged) the app itself, not a
+    shell above it."""
 
     def __init__(self, argv: list[str], env: dict[str, str], ws: ServerConnection) -> None:
         async def send(data: bytes | str) -> None:
@@ -171,25 +171,22 @@ class TuiProcess(AppService):
         return None if process is None else process.pid
 
     async def end(self) -> None:
-        """Ask the app to quit and reap its process; terminate it if it does not quit
-        within STOP_SECONDS."""
+        """Ask the app to quit, and wait until its process has exited.
+
+        An install running in it stops between phases first (`KldloadApp.on_exit_app`),
+        which takes as long as the phase under way: the process is never cut off
+        mid-phase, whose teardown it would skip."""
         process = self._process
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop(), STOP_SECONDS)
-        if process is None:
-            return
-        try:
+        stopping = asyncio.ensure_future(self.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=STOP_SECONDS)
+        if not done:
+            log.info("browser session process %s: waiting for its install to stop between "
+                     "phases", self.pid)
+        await stopping
+        if process is not None:
             # AppService stops at the end of the app's output; waiting for the exit too
             # leaves no zombie, and no transport for a closed event loop to collect.
-            await asyncio.wait_for(process.wait(), STOP_SECONDS)
-        except TimeoutError:
-            log.warning("browser session process %s did not quit; terminating it", self.pid)
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_SECONDS)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            await process.wait()
 
 
 @dataclass(frozen=True)

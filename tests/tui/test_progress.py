@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from textual import messages
 from textual.widgets import Log
 
 import kldload_tui.screens.progress as progress_module
@@ -141,6 +142,24 @@ async def test_quitting_during_an_install_asks_then_stops_it_first(make_app, mon
         await pilot.press("ctrl+c", "y")
         await _finished(pilot)
     assert screen._cancel.is_set()
+    assert app.return_code == 1
+
+
+async def test_an_exit_from_outside_during_an_install_stops_it_first(make_app, monkeypatch):
+    """textual-serve's "quit" (the browser left, or the server stops) is an ExitApp
+    message: it must not cut a running install off with the process."""
+    monkeypatch.setattr(progress_module, "run_install", _fake_engine([], wait=threading.Event()))
+    app = make_app(seed=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _install(pilot)
+        await pilot.pause()
+        assert app.installing
+        app.post_message(messages.ExitApp())
+        await _finished(pilot)
+    # The install was asked to stop (the fake engine waits for that), it stopped, and
+    # only then did the app quit: with the exit status of a stopped install.
+    assert screen._cancel.is_set()
+    assert screen.state == "failed"
     assert app.return_code == 1
 
 
