@@ -132,19 +132,16 @@ class KldloadApp(App[int]):
         self.exit(return_code=self.exit_status())
 
     def on_exit_app(self, event: messages.ExitApp) -> None:
-        """An exit asked from outside waits for a running install to stop between phases,
-        as a confirmed quit does. textual-serve asks it when the browser leaves or the
-        server stops; ending the process mid-phase would skip the engine's teardown
-        (the worker thread would be cut off with the process)."""
+        """An exit asked from outside during an install lets the install run to its
+        end, then quits. textual-serve asks it when the browser leaves (a closed tab,
+        a dropped connection) or the server stops: nobody chose to stop the install,
+        which was confirmed, and a machine left half-installed by a network blip is
+        worse than one that finishes unwatched (the log and the manifest say how it
+        went). Ending the process instead would cut the engine off mid-phase."""
         if not self.installing:
             return
-        progress = next((s for s in self.screen_stack if isinstance(s, ProgressScreen)), None)
-        if progress is None:
-            return
         event.prevent_default()
-        if not self._quit_after_stop:
-            self._quit_after_stop = True
-            progress.stop()
+        self._quit_after_stop = True
 
     def exit_status(self) -> int:
         """0 unless an install was tried and failed."""

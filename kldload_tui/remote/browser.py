@@ -173,15 +173,13 @@ class TuiProcess(AppService):
     async def end(self) -> None:
         """Ask the app to quit, and wait until its process has exited.
 
-        An install running in it stops between phases first (`KldloadApp.on_exit_app`),
-        which takes as long as the phase under way: the process is never cut off
-        mid-phase, whose teardown it would skip."""
+        An install running in it goes on to its end first (`KldloadApp.on_exit_app`):
+        the process is never cut off mid-install."""
         process = self._process
         stopping = asyncio.ensure_future(self.stop())
         done, _ = await asyncio.wait({stopping}, timeout=STOP_SECONDS)
         if not done:
-            log.info("browser session process %s: waiting for its install to stop between "
-                     "phases", self.pid)
+            log.info("browser session process %s: waiting for its install to end", self.pid)
         await stopping
         if process is not None:
             # AppService stops at the end of the app's output; waiting for the exit too
