@@ -84,6 +84,32 @@ def defaults() -> dict[str, Any]:
     return {name: f.default for name, f in Answers.model_fields.items() if not f.is_required()}
 
 
+@dataclass(frozen=True)
+class RemoteAccess:
+    """How to reach this installer through `kldload-tui serve`, for the welcome screen.
+
+    `url` is the server's base URL (`http://HOST:PORT/`); `token` None means the
+    server was started with --no-auth. The token is shown on purpose: whoever
+    sees the screen may install anyway, and it lets them open a second session.
+    """
+
+    url: str
+    token: str | None
+
+    @property
+    def browser_url(self) -> str:
+        """The TUI in a browser, the token in the query as a browser must give it."""
+        return self.url if self.token is None else f"{self.url}?token={self.token}"
+
+    @property
+    def api_url(self) -> str:
+        """The WebSocket API on the same port."""
+        return "ws" + self.url.removeprefix("http") + "ws"
+
+    def __repr__(self) -> str:
+        return f"RemoteAccess(url={self.url!r})"
+
+
 @dataclass
 class Prefill:
     """Answers to start from: where they came from, the values that are valid,
@@ -138,8 +164,11 @@ class Session:
 
     def __init__(self, machine: Machine, prefill: Prefill | None = None, *, demo: bool = False,
                  dry_run: bool = False, log_path: Path | None = None,
-                 described: bool = True) -> None:
+                 described: bool = True, remote: RemoteAccess | None = None) -> None:
         self.machine = machine
+        # Set when this session runs under `kldload-tui serve`: the welcome screen
+        # says how to connect (issue #15: the token is shown there as on the console).
+        self.remote = remote
         # From a description (--machine, --demo) rather than probed: it cannot be re-probed.
         self.described = described
         self.prefill = prefill or Prefill()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, messages
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import reactive
@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState
 from kldload_tui import exitcodes
 from kldload_tui.backend.answers.model import Answers
 from kldload_tui.backend.machine.model import Machine
-from kldload_tui.backend.session import Prefill, Session
+from kldload_tui.backend.session import Prefill, RemoteAccess, Session
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.dialogs import ConfirmQuit, ErrorDialog
 from kldload_tui.screens.disks import DisksScreen
@@ -131,6 +131,18 @@ class KldloadApp(App[int]):
             return
         self.exit(return_code=self.exit_status())
 
+    def on_exit_app(self, event: messages.ExitApp) -> None:
+        """An exit asked from outside during an install lets the install run to its
+        end, then quits. textual-serve asks it when the browser leaves (a closed tab,
+        a dropped connection) or the server stops: nobody chose to stop the install,
+        which was confirmed, and a machine left half-installed by a network blip is
+        worse than one that finishes unwatched (the log and the manifest say how it
+        went). Ending the process instead would cut the engine off mid-phase."""
+        if not self.installing:
+            return
+        event.prevent_default()
+        self._quit_after_stop = True
+
     def exit_status(self) -> int:
         """0 unless an install was tried and failed."""
         return exitcodes.INVALID if self.install_outcome is False else exitcodes.OK
@@ -159,18 +171,19 @@ class KldloadApp(App[int]):
 def build_app(*, machine: Machine, answers: Answers | Prefill | None = None, demo: bool = False,
               dry_run: bool = False, log_path: Path | None = None, described: bool = True,
               ascii_borders: bool = False, cursor_blink: bool = True,
-              animations: bool = True) -> KldloadApp:
+              animations: bool = True, remote: RemoteAccess | None = None) -> KldloadApp:
     """The app for `kldload-tui` and for the tests.
 
     `answers` pre-fills the steps (a file's values and problems as a `Prefill`,
     or complete `Answers`). `demo`/`dry_run` install with the recording runner.
     `described`: the machine is a description, not probed (no re-probe before
     writing). `ascii_borders` draws with `+-|` for the Linux console and serial
-    terminals.
+    terminals. `remote`: this session is served by `kldload-tui serve`; the welcome
+    screen says how to connect.
     """
     prefill = Prefill.from_answers(answers) if isinstance(answers, Answers) else answers
     session = Session(machine, prefill, demo=demo, dry_run=dry_run, log_path=log_path,
-                      described=described)
+                      described=described, remote=remote)
     app = KldloadApp(session, ascii_borders=ascii_borders, cursor_blink=cursor_blink)
     if not animations:
         app.animation_level = "none"

@@ -66,7 +66,9 @@ def _front_door(args: argparse.Namespace) -> int:
         from kldload_tui.headless import run_headless
 
         return run_headless(args)
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
+    from kldload_tui.remote.access import in_browser
+
+    if (not sys.stdin.isatty() or not sys.stdout.isatty()) and not in_browser():
         print("kldload-tui: the TUI needs a terminal; use --headless with an answers file, or "
               "a COMMAND (see --help)", file=sys.stderr)
         return USAGE

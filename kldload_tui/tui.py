@@ -73,8 +73,13 @@ def prefill_for(args: argparse.Namespace, machine: Machine, *,
 
 def run_tui(args: argparse.Namespace) -> int:
     """Start the installer on this terminal; returns the exit status."""
-    console = on_console()
-    if on_serial_line():
+    from kldload_tui.remote.access import access_from_env, in_browser
+
+    # In a browser (a `serve` session) the terminal is xterm.js, whatever TERM the
+    # server was started with: Unicode, colour and the mouse all work there.
+    browser = in_browser()
+    console = on_console() and not browser
+    if on_serial_line() and not browser:
         os.environ.setdefault("ESCDELAY", SERIAL_ESCDELAY)
     # Textual and everything that needs it load from here on.
     from kldload_tui.app import build_app
@@ -91,6 +96,6 @@ def run_tui(args: argparse.Namespace) -> int:
         return exitcodes.USAGE
     app = build_app(machine=machine, answers=prefill, demo=args.demo, dry_run=args.dry_run,
                     log_path=Path(args.log) if args.log else None, described=described,
-                    ascii_borders=console)
+                    ascii_borders=console, remote=access_from_env() if browser else None)
     app.run(mouse=not console)
     return exitcodes.OK if app.return_code is None else app.return_code

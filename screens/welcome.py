@@ -65,6 +65,18 @@ def answers_summary(session: Session) -> Group:
                  *(Text(f"! {p.render()}") for p in errors))
 
 
+def remote_summary(session: Session) -> Table | None:
+    """How to reach this installer from elsewhere, when `kldload-tui serve` runs it."""
+    remote = session.remote
+    if remote is None:
+        return None
+    if remote.token is None:
+        return _rows([("Remote", f"in a browser at {remote.browser_url}, the API at "
+                                 f"{remote.api_url}; no token (--no-auth)")])
+    return _rows([("Remote", f"in a browser at {remote.browser_url}\nthe API at "
+                             f"{remote.api_url}, token {remote.token}")])
+
+
 class WelcomeScreen(StepScreen):
     """The machine summary and the seed status; Enter starts the questions."""
 
@@ -82,4 +94,6 @@ class WelcomeScreen(StepScreen):
                              "what it would run.", id="welcome-demo")
             yield Plain(machine_summary(self.session), id="welcome-machine")
             yield Plain(answers_summary(self.session), id="welcome-answers")
+            if (remote := remote_summary(self.session)) is not None:
+                yield Plain(remote, id="welcome-remote")
             yield Plain("Press Enter (or ctrl+n) to start.", id="welcome-start")

@@ -29,3 +29,15 @@ def pytest_runtest_makereport(item: pytest.Item,
     report.longrepr = (f"skipped under CI=true: {reason}\n"
                        "CI's machine is prepared by scripts/setup alone: install what this "
                        "test needs there")
+
+
+@pytest.fixture(autouse=True)
+def _private_install_lock(tmp_path_factory: pytest.TempPathFactory,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A test that starts a real launch (its engine replaced) takes the machine's
+    # install lock: each test gets its own, so tests neither need root for /run
+    # nor refuse each other or an install running on the machine.
+    from kldload_tui.backend.engine import install_lock
+
+    monkeypatch.setattr(install_lock, "INSTALL_LOCK",
+                        tmp_path_factory.mktemp("lock") / "install.lock")

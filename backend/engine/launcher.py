@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, Self
 
 from kldload_tui.backend.answers.model import Answers, FinishAction
+from kldload_tui.backend.engine import install_lock
 from kldload_tui.backend.engine.core import (
     DEFAULT_LOG,
     InstallOptions,
@@ -85,18 +86,28 @@ class Launch:
     def start(self, sink: EventSink, *, engine: Engine | None = None) -> InstallRun:
         """The runner for this install, ready to `run`; close it (or use `with`) after.
 
-        Raises `LaunchRefused` for a real install on a described machine: what a
-        real install wipes is decided by the disks found here, never by a file.
+        Raises `LaunchRefused` for a real install on a described machine (what a
+        real install wipes is decided by the disks found here, never by a file),
+        and while another real install runs on this machine, from any front end:
+        a real install holds the machine's install lock until `close`.
         """
         if self.described and not self.dry_run:
             raise LaunchRefused("a real install probes the machine it wipes; a machine "
                                 "description is only for dry runs and plans")
-        runner: Runner
         if self.dry_run:
-            runner = RecordingRunner(log_path=self.log_path, sink=sink)
-        else:
+            return InstallRun(self, RecordingRunner(log_path=self.log_path, sink=sink), sink,
+                              engine or run_install)
+        lock = install_lock.InstallLock(install_lock.INSTALL_LOCK)
+        try:
+            lock.acquire()
+        except install_lock.InstallBusy as exc:
+            raise LaunchRefused(str(exc)) from None
+        try:
             runner = LocalRunner(log_path=self.log_path, sink=sink)
-        return InstallRun(self, runner, sink, engine or run_install)
+        except BaseException:
+            lock.release()
+            raise
+        return InstallRun(self, runner, sink, engine or run_install, lock)
 
     def plan(self) -> RecordingRunner:
         """Every command and file of this install, executing nothing (`kldload-tui plan`).
@@ -124,6 +135,7 @@ class InstallRun:
     runner: Runner
     sink: EventSink
     engine: Engine
+    lock: install_lock.InstallLock | None = None  # a real install's, released by `close`
 
     def run(self, cancel: threading.Event | None = None) -> InstallOutcome:
         """Install; blocking. Set `cancel` to stop between phases (the engine tears down).
@@ -134,8 +146,12 @@ class InstallRun:
                            sink=self.sink, options=self.launch.options(), cancel=cancel)
 
     def close(self) -> None:
-        """Close the install log."""
-        self.runner.close()
+        """Close the install log; a real install lets go of the machine's install lock."""
+        try:
+            self.runner.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
     def __enter__(self) -> Self:
         return self

@@ -1,4 +1,5 @@
-"""`kldload-tui serve`: the WebSocket API for scriptable installs (docs/remote.md)."""
+"""`kldload-tui serve`: the WebSocket API for scriptable installs, and the TUI in a
+browser on the same port (docs/remote.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 from kldload_tui import exitcodes
 
 NAME = "serve"
-HELP = "serve the WebSocket API for remote installs at ws://ADDR:PORT/ws (token required)"
+HELP = ("serve the WebSocket API for remote installs at ws://ADDR:PORT/ws and the TUI in a "
+        "browser at http://ADDR:PORT/ (token required)")
+EPILOG = ("Every request, the API's, the browser's page and its session, presents the token: "
+          "'Authorization: Bearer TOKEN', or ?token=TOKEN in the URL (browsers: open "
+          "http://ADDR:PORT/?token=TOKEN). Without it: HTTP 401. A browser must address this "
+          "machine by IP address, localhost or its host name (else 403). Each browser session "
+          "is the TUI, run with this server's --machine, --dry-run and --log. See "
+          "docs/remote.md.")
 
 NO_AUTH = ("NO AUTHENTICATION (--no-auth): anyone who can reach this port can wipe this "
            "machine's disks")
@@ -17,6 +25,7 @@ NO_AUTH = ("NO AUTHENTICATION (--no-auth): anyone who can reach this port can wi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `serve`."""
+    parser.epilog = EPILOG
     parser.add_argument("--bind", metavar="ADDR", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 or :: for "
                         "every interface)")
@@ -24,9 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="TCP port (default 8080; 0 picks a free one and prints it)")
     parser.add_argument("--machine", metavar="FILE|NAME",
                         help="use a machine description instead of probing (only with "
-                        "--dry-run)")
+                        "--dry-run); the browser's TUI sessions use it too")
     parser.add_argument("--dry-run", action="store_true",
-                        help="installs go through every phase executing nothing")
+                        help="installs go through every phase executing nothing, the API's "
+                        "and the browser's")
     parser.add_argument("--log", metavar="PATH", type=Path,
                         help="install log (default /var/log/kldload/install.log; a dry run "
                         "keeps one only when asked)")
@@ -51,15 +61,21 @@ def start_lines(addresses: list[tuple[str, int]], *, token: str | None, token_so
                                  f"machine {machine}" if machine else "") if x)
     mode = f" ({mode})" if mode else ""
     lines = []
+    pages = []
     for host, port in addresses:
         shown = f"[{host}]" if ":" in host else host
-        line = f"kldload-tui serve: listening on ws://{shown}:{port}/ws{mode}"
+        line = (f"kldload-tui serve: listening on ws://{shown}:{port}/ws (API) and "
+                f"http://{shown}:{port}/ (TUI){mode}")
         lines.append(f"{line}: {NO_AUTH}" if token is None else line)
+        pages.append(f"http://{shown}:{port}/")
     if token is None:
         lines.append(f"kldload-tui serve: WARNING: {NO_AUTH}")
     elif token_source == "generated":
         lines.append(f"kldload-tui serve: token {token} (send 'Authorization: Bearer "
                      "TOKEN', or add ?token=TOKEN to the URL)")
+        # The whole URL, to copy into a browser: a token read off a console is mistyped.
+        lines += [f"kldload-tui serve: in a browser: {url}?token={token}" for url in pages
+                  if not url.startswith(("http://0.0.0.0:", "http://[::]:"))]
     else:
         lines.append(f"kldload-tui serve: token from {token_source} (send 'Authorization: "
                      "Bearer TOKEN', or add ?token=TOKEN to the URL)")

@@ -132,6 +132,13 @@ def _endpoint(scheme: str, netloc: str) -> tuple[str, int] | None:
     return parts.hostname.lower(), port or (443 if scheme == "https" else 80)
 
 
+def host_allowed(host: str | None, names: Collection[str]) -> bool:
+    """Whether a `Host` header names this machine: an IP address or one of `names`."""
+    if not host:
+        return False
+    return origin_allowed(f"http://{host.strip()}", host, names)
+
+
 def origin_allowed(origin: str | None, host: str | None, names: Collection[str]) -> bool:
     """Whether a request with this `Origin` and `Host` may connect (see the module doc).
 

@@ -108,11 +108,17 @@ class RunningServer:
             raise self._error
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop the server, as SIGTERM does; again (the block's end) does nothing."""
+        if not self._thread.is_alive():
+            return
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(TIMEOUT)
         assert not self._thread.is_alive(), "the server did not stop"
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 async def read_until_end(ws: Any) -> list[dict[str, Any]]:

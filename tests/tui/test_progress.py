@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 
+from textual import messages
 from textual.widgets import Log
 
 import kldload_tui.screens.progress as progress_module
@@ -74,7 +75,8 @@ def _log(runner) -> str | None:
     return str(runner.log_path) if runner.log_path else None
 
 
-def _fake_engine(calls: list[str], *, fail_first: bool = True, wait: threading.Event | None = None):
+def _fake_engine(calls: list[str], *, fail_first: bool = True, wait: threading.Event | None = None,
+                 release: threading.Event | None = None):
     def run_install(answers, machine, *, runner, sink, options, cancel=None):
         calls.append("run")
         sink(InstallStarted(total_phases=2, phases=["preflight", "partition"],
@@ -88,6 +90,8 @@ def _fake_engine(calls: list[str], *, fail_first: bool = True, wait: threading.E
             sink(Failed(phase="partition", message="stopped by the operator",
                         log_path=_log(runner)))
             return InstallOutcome(False, False, "partition", "stopped", None, 1.0)
+        if release is not None:
+            release.wait(10)
         if fail_first and len(calls) == 1:
             sink(Failed(phase="partition", command="sgdisk --zap-all /dev/nvme0n1",
                         exit_code=2, message="command failed (exit 2): sgdisk --zap-all",
@@ -142,6 +146,28 @@ async def test_quitting_during_an_install_asks_then_stops_it_first(make_app, mon
         await _finished(pilot)
     assert screen._cancel.is_set()
     assert app.return_code == 1
+
+
+async def test_an_exit_from_outside_during_an_install_lets_it_finish_first(make_app,
+                                                                            monkeypatch):
+    """textual-serve's "quit" (the browser left, or the server stops) is an ExitApp
+    message: the confirmed install goes on to its end, and only then does the app quit."""
+    release = threading.Event()
+    monkeypatch.setattr(progress_module, "run_install",
+                        _fake_engine([], fail_first=False, release=release))
+    app = make_app(seed=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _install(pilot)
+        await pilot.pause()
+        assert app.installing
+        app.post_message(messages.ExitApp())
+        await pilot.pause()
+        assert app.is_running and app.installing
+        release.set()
+        await _finished(pilot)
+    assert not screen._cancel.is_set()
+    assert screen.state == "complete"
+    assert app.return_code == 0
 
 
 async def test_quitting_before_installing_asks_and_exits_0(make_app):

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import pexpect
 
@@ -71,6 +72,86 @@ class Driver:
         time.sleep(0.2)
 
 
+class Keys(Protocol):
+    """What the walk needs of a terminal: the pty's `Driver`, or a browser's."""
+
+    def wait(self, text: str) -> None: ...
+    def keys(self, *keys: str) -> None: ...
+    def type(self, text: str, *, echo: bool = False) -> None: ...
+
+
+def walk_keys(d: Keys, save_to: Path) -> None:
+    """The walk's keystrokes, from the welcome screen to confirming the quit: every
+    step changed, the answers saved to `save_to`, a dry-run install, quit."""
+    d.wait("Press Enter (or ctrl+n) to start")
+    d.keys(ENTER)
+
+    d.wait("2/9 Distribution")  # Debian stays; its suite becomes bookworm
+    d.keys(TAB, TAB, DOWN, ENTER)
+
+    d.wait("3/9 Disks")  # the seed's target is highlighted: Enter keeps it
+    d.keys(ENTER)
+
+    d.wait("4/9 ZFS topology")  # raidz1 from the seed; add encryption
+    d.keys(TAB, TAB, TAB, TAB, TAB, SPACE, TAB)
+    d.type("correct horse battery")
+    d.keys(TAB)
+    d.type("correct horse battery")
+    d.keys(ENTER)
+
+    d.wait("5/9 Network")  # static on eno1
+    d.keys(DOWN, TAB, DOWN, TAB)
+    d.type("10.0.1.50")
+    d.keys(TAB, TAB)
+    d.type("10.0.1.1")
+    d.keys(TAB)
+    d.type("10.0.1.1,1.1.1.1")
+    d.keys(ENTER)
+
+    d.wait("6/9 Identity")
+    # A prefilled field is selected when it gets the focus: typing replaces it.
+    d.type("stor-prod-02", echo=True)
+    d.keys(TAB)
+    d.type("ops", echo=True)
+    d.keys(TAB)
+    d.type("s3cret-Pass!")
+    d.keys(TAB)
+    d.type("s3cret-Pass!")
+    d.keys(TAB)
+    d.type(USER_KEY, echo=True)
+    d.keys(TAB, TAB)
+    d.type("vancouver", echo=True)
+    d.wait("1 zone(s) match")
+    d.keys(TAB, ENTER)  # pick America/Vancouver from the list: it fills the field
+    time.sleep(0.5)
+    d.keys(ENTER)
+
+    d.wait("7/9 Features")  # KVM and eBPF, two extra packages
+    d.keys(SPACE, TAB, SPACE, TAB, TAB, TAB, TAB)
+    d.type("htop tmux", echo=True)
+    d.keys(ENTER)
+
+    # No image: the raidz1 pool spans three disks, and an image holds one
+    # (validation refuses it; test_features_export covers the export fields).
+    d.wait("8/9 Export")  # no image, reboot when done
+    d.keys(TAB, DOWN, ENTER)
+
+    d.wait("9/9 Review")
+    d.keys("s")
+    d.wait("Save the answers")
+    d.type(str(save_to), echo=True)
+    d.keys(ENTER)
+    d.wait("Saved to")
+
+    d.keys(CTRL_N)
+    d.wait("Complete: dry run complete")
+    d.keys("b")
+    d.wait("would run systemctl reboot")
+    d.keys(CTRL_Q)
+    d.wait("Quit to the live system?")
+    d.keys("y")
+
+
 class _Tee:
     def __init__(self, walk: Walk) -> None:
         self.walk = walk
@@ -92,73 +173,7 @@ def run_walk(save_to: Path, *, env: dict[str, str], cwd: Path | None = None) -> 
     child.logfile_read = _Tee(walk)
     d = Driver(child, walk)
     try:
-        d.wait("Press Enter (or ctrl+n) to start")
-        d.keys(ENTER)
-
-        d.wait("2/9 Distribution")  # Debian stays; its suite becomes bookworm
-        d.keys(TAB, TAB, DOWN, ENTER)
-
-        d.wait("3/9 Disks")  # the seed's target is highlighted: Enter keeps it
-        d.keys(ENTER)
-
-        d.wait("4/9 ZFS topology")  # raidz1 from the seed; add encryption
-        d.keys(TAB, TAB, TAB, TAB, TAB, SPACE, TAB)
-        d.type("correct horse battery")
-        d.keys(TAB)
-        d.type("correct horse battery")
-        d.keys(ENTER)
-
-        d.wait("5/9 Network")  # static on eno1
-        d.keys(DOWN, TAB, DOWN, TAB)
-        d.type("10.0.1.50")
-        d.keys(TAB, TAB)
-        d.type("10.0.1.1")
-        d.keys(TAB)
-        d.type("10.0.1.1,1.1.1.1")
-        d.keys(ENTER)
-
-        d.wait("6/9 Identity")
-        # A prefilled field is selected when it gets the focus: typing replaces it.
-        d.type("stor-prod-02", echo=True)
-        d.keys(TAB)
-        d.type("ops", echo=True)
-        d.keys(TAB)
-        d.type("s3cret-Pass!")
-        d.keys(TAB)
-        d.type("s3cret-Pass!")
-        d.keys(TAB)
-        d.type(USER_KEY, echo=True)
-        d.keys(TAB, TAB)
-        d.type("vancouver", echo=True)
-        d.wait("1 zone(s) match")
-        d.keys(TAB, ENTER)  # pick America/Vancouver from the list: it fills the field
-        time.sleep(0.5)
-        d.keys(ENTER)
-
-        d.wait("7/9 Features")  # KVM and eBPF, two extra packages
-        d.keys(SPACE, TAB, SPACE, TAB, TAB, TAB, TAB)
-        d.type("htop tmux", echo=True)
-        d.keys(ENTER)
-
-        # No image: the raidz1 pool spans three disks, and an image holds one
-        # (validation refuses it; test_features_export covers the export fields).
-        d.wait("8/9 Export")  # no image, reboot when done
-        d.keys(TAB, DOWN, ENTER)
-
-        d.wait("9/9 Review")
-        d.keys("s")
-        d.wait("Save the answers")
-        d.type(str(save_to), echo=True)
-        d.keys(ENTER)
-        d.wait("Saved to")
-
-        d.keys(CTRL_N)
-        d.wait("Complete: dry run complete")
-        d.keys("b")
-        d.wait("would run systemctl reboot")
-        d.keys(CTRL_Q)
-        d.wait("Quit to the live system?")
-        d.keys("y")
+        walk_keys(d, save_to)
         child.expect(pexpect.EOF, timeout=TIMEOUT)
     finally:
         child.close(force=True)
