@@ -8,7 +8,7 @@ missing install step, and a skip would hide it as a pass.
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 
 import pytest
 
@@ -32,12 +32,18 @@ def pytest_runtest_makereport(item: pytest.Item,
 
 
 @pytest.fixture(autouse=True)
-def _private_install_lock(tmp_path_factory: pytest.TempPathFactory,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def _private_install_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     # A test that starts a real launch (its engine replaced) takes the machine's
     # install lock: each test gets its own, so tests neither need root for /run
-    # nor refuse each other or an install running on the machine.
+    # nor refuse each other or an install running on the machine. Not through the
+    # `monkeypatch` fixture: an autouse fixture's would be set up first and undone
+    # last, after other fixtures' teardowns that rely on the test's own patches
+    # (a PATH) being gone already.
     from kldload_tui.backend.engine import install_lock
 
-    monkeypatch.setattr(install_lock, "INSTALL_LOCK",
-                        tmp_path_factory.mktemp("lock") / "install.lock")
+    saved = install_lock.INSTALL_LOCK
+    install_lock.INSTALL_LOCK = tmp_path_factory.mktemp("lock") / "install.lock"
+    try:
+        yield
+    finally:
+        install_lock.INSTALL_LOCK = saved
