@@ -96,6 +96,6 @@ def run_tui(args: argparse.Namespace) -> int:
         return exitcodes.USAGE
     app = build_app(machine=machine, answers=prefill, demo=args.demo, dry_run=args.dry_run,
                     log_path=Path(args.log) if args.log else None, described=described,
-                    ascii_borders=console, remote=access_from_env() if browser else None)
+                    ascii_borders=console, remote=access_from_env())
     app.run(mouse=not console)
     return exitcodes.OK if app.return_code is None else app.return_code

@@ -44,6 +44,8 @@ LIVE_FILES: tuple[tuple[str, str, int], ...] = (
     ("getty-kldload.conf", "etc/systemd/system/serial-getty@.service.d/kldload.conf", 0o644),
     ("kldload-live.sh", "etc/profile.d/kldload-live.sh", 0o644),
     ("kldload-live-ssh.service", "etc/systemd/system/kldload-live-ssh.service", 0o644),
+    # Not enabled: kldload-autoinstall starts it when no answers were found.
+    ("kldload-webui.service", "etc/systemd/system/kldload-webui.service", 0o644),
     ("20-kldload-dhcp.network", "etc/systemd/network/20-kldload-dhcp.network", 0o644),
     ("sshd-kldload-live.conf", "etc/ssh/sshd_config.d/kldload-live.conf", 0o644),
 )

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auth.add_argument("--no-auth", action="store_true",
                       help="accept every connection without a token: only on an isolated "
                       "provisioning network")
+    parser.add_argument("--token-out", metavar="FILE", type=Path,
+                        help="once listening, write the token in use to FILE (mode 0600), "
+                        "for a console to show; removed when the server stops")
 
 
 def _err(text: str) -> None:
@@ -119,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         for line in start_lines(addresses, token=token, token_source=source,
                                 dry_run=args.dry_run, machine=args.machine):
             print(line, flush=True)
+        if args.token_out is not None:
+            _write_token(args.token_out, token)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -132,5 +137,27 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:  # the port is taken, the address is not ours
         _err(f"cannot listen on {args.bind}:{args.port}: {err.strerror or err}")
         return exitcodes.USAGE
+    finally:
+        if args.token_out is not None:
+            # A console must not go on showing a token nothing accepts.
+            args.token_out.unlink(missing_ok=True)
     print("kldload-tui serve: stopped", flush=True)
     return exitcodes.OK
+
+
+def _write_token(path: Path, token: str | None) -> None:
+    """The token for a console to show (the live ISO's welcome screen and login);
+    with --no-auth there is none, and an old file goes."""
+    import os
+
+    if token is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".new")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    # Renamed into place whole: a reader never sees half a token.
+    partial.replace(path)

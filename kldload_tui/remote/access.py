@@ -3,7 +3,9 @@
 Each browser session is a `kldload-tui` process (textual-serve runs one per
 browser). Its welcome screen shows the URL and token, which only the server
 knows; they travel in the environment, not in argv, because every local user
-can read a process's argv (`ps`) but only its owner its environment.
+can read a process's argv (`ps`) but only its owner its environment. The live
+ISO's console login sets the same variables from the token `serve --token-out`
+wrote, so the TUI on the console shows them too.
 """
 
 from __future__ import annotations

@@ -73,6 +73,26 @@ def test_no_auth_says_so_on_every_start_line():
     assert all("NO AUTHENTICATION (--no-auth)" in line for line in lines), lines
 
 
+def test_token_out_holds_the_token_in_use_while_the_server_listens(tmp_path):
+    # The live ISO's console shows the web UI's token from this file (kldload-live.sh).
+    out_file = tmp_path / "run/kldload/webui-token"
+    serve = Serve("--token-out", str(out_file))
+    try:
+        token = re.search(r"token (\S+) ", serve.lines[1])
+        assert token, serve.lines
+        # Written once listening: the start lines came first.
+        assert out_file.read_text() == token.group(1) + "\n"
+        assert out_file.stat().st_mode & 0o777 == 0o600
+        with connect(f"ws://127.0.0.1:{serve.port}/ws", open_timeout=TIMEOUT,
+                     additional_headers={"Authorization": f"Bearer {token.group(1)}"}) as ws:
+            ws.send(json.dumps({"action": "state"}))
+            assert json.loads(ws.recv(timeout=TIMEOUT))["type"] == "state"
+    finally:
+        code, _out, err = serve.stop()
+    assert code == 0, err
+    assert not out_file.exists()  # no token shown that nothing accepts
+
+
 def test_serve_refuses_bad_usage(tmp_path):
     weak = tmp_path / "token"
     weak.write_text("short\n")
