@@ -26,6 +26,7 @@ from kldload_tui.backend.target.files import STATIC_NETWORK_PATH, WIREGUARD_DIR
 from kldload_tui.backend.target.manifest import ANSWERS_COPY_PATH, MANIFEST_PATH
 
 HOSTID_PATH = "etc/hostid"
+DBUS_MACHINE_ID_PATH = "var/lib/dbus/machine-id"
 ZPOOL_CACHE_PATH = "etc/zfs/zpool.cache"
 
 
@@ -49,6 +50,9 @@ class SealStep:
 SEAL_STEPS: tuple[SealStep, ...] = (
     SealStep(SealAction.TRUNCATE, "etc/machine-id",
              "systemd makes a new machine-id on first boot; DHCP, journald and D-Bus use it"),
+    SealStep(SealAction.REMOVE, DBUS_MACHINE_ID_PATH,
+             "systemd initializes an empty machine-id from D-Bus's copy when it is a file: "
+             "every clone would get the image's"),
     SealStep(SealAction.REMOVE, "etc/ssh/ssh_host_*",
              "every clone with the same host key would be a security disaster"),
     SealStep(SealAction.REMOVE, f"{WIREGUARD_DIR}/wg0.key",

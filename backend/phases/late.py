@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from datetime import UTC, datetime
 
@@ -10,6 +11,7 @@ from kldload_tui.backend.answers.file import REDACTED, dump_answers
 from kldload_tui.backend.answers.model import ExportFormat
 from kldload_tui.backend.engine.core import InstallContext, Phase, VerifyError
 from kldload_tui.backend.export.seal import (
+    DBUS_MACHINE_ID_PATH,
     HOSTID_PATH,
     SEAL_STEPS,
     ZPOOL_CACHE_PATH,
@@ -135,6 +137,9 @@ class Seal(Phase):
             raise VerifyError("/etc/machine-id is not empty")
         if list(ctx.path("/etc/ssh").glob("ssh_host_*")):
             raise VerifyError("SSH host keys are still in the image")
+        if os.path.lexists(ctx.path(f"/{DBUS_MACHINE_ID_PATH}")):
+            raise VerifyError(f"/{DBUS_MACHINE_ID_PATH} is still in the image: a clone "
+                              "would take its machine-id from it")
         for rel, what in ((MANIFEST_PATH, "the install manifest"),
                           (ANSWERS_COPY_PATH, "the copy of the answers"),
                           (HOSTID_PATH, "the ZFS host ID"),

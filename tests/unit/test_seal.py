@@ -29,7 +29,8 @@ def target(tmp_path: Path) -> Path:
                 "var/log/wtmp", "var/log/btmp", "var/log/lastlog",
                 "etc/systemd/network/10-kldload-static.network",
                 "etc/systemd/network/20-kldload-dhcp.network", "etc/hostid",
-                "etc/zfs/zpool.cache", "etc/zfs/zfs-list.cache/rpool"):
+                "etc/zfs/zpool.cache", "etc/zfs/zfs-list.cache/rpool",
+                "var/lib/dbus/machine-id"):
         touch(root, rel)
     # cloud-init's link to the current instance is absolute: dangling from here.
     os.symlink("/var/lib/cloud/instances/i-1", root / "var/lib/cloud/instance")
@@ -46,7 +47,9 @@ def test_steps_cover_the_seeds_list():
     for expected in ("etc/machine-id", "etc/ssh/ssh_host_*", "var/lib/dhcp",
                      "var/lib/cloud/instances", "etc/kldload/install-manifest.env",
                      "root/.*_history", "home/*/.*_history", "var/log/wtmp", "var/log/btmp",
-                     "var/log/lastlog", "etc/hostid", "etc/zfs/zpool.cache"):
+                     "var/log/lastlog", "etc/hostid", "etc/zfs/zpool.cache",
+                     # A clone's systemd copies an empty machine-id from D-Bus's file.
+                     "var/lib/dbus/machine-id"):
         assert expected in patterns
     machine_id = next(s for s in SEAL_STEPS if s.pattern == "etc/machine-id")
     assert machine_id.action is SealAction.TRUNCATE  # systemd wants the file, empty
@@ -66,7 +69,7 @@ def test_commands_for_a_target(target: Path):
         f"{r}/var/lib/cloud/instances/i-1", f"{r}/var/lib/cloud/instance",
         f"{r}/etc/kldload/install-manifest.env", f"{r}/root/.bash_history",
         f"{r}/home/admin/.bash_history", f"{r}/etc/systemd/network/10-kldload-static.network",
-        f"{r}/etc/hostid", f"{r}/etc/zfs/zpool.cache"}
+        f"{r}/etc/hostid", f"{r}/etc/zfs/zpool.cache", f"{r}/var/lib/dbus/machine-id"}
     for argv in seal_commands(target):
         assert argv[:2] == ["truncate", "-s"] or argv[:4] == ["rm", "-rf", "--one-file-system",
                                                                "--"]
