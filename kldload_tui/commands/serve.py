@@ -119,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
                           dry_run=args.dry_run, log=args.log)
 
     def started(addresses: list[tuple[str, int]]) -> None:
+        # The file first: whoever reads the start lines may look for it at once.
+        if args.token_out is not None:
+            _write_token(args.token_out, token)
         for line in start_lines(addresses, token=token, token_source=source,
                                 dry_run=args.dry_run, machine=args.machine):
             print(line, flush=True)
-        if args.token_out is not None:
-            _write_token(args.token_out, token)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -167,12 +167,16 @@ class BrowserKeys:
 
     def wait(self, text: str) -> None:
         self.page.wait_for_text(text, timeout=WALK_TIMEOUT)
-        time.sleep(0.3)  # as the pty's walk: focus is set once the screen has mounted
+        # Focus is set once the screen has mounted. Longer than the pty walk's 0.3 s:
+        # a key here crosses the browser, the socket and the session's pipes, and on
+        # a loaded machine (CI beside QEMU guests) a key pressed before the focus
+        # landed went to the screen instead of the first checkbox.
+        time.sleep(1.0)
 
     def keys(self, *keys: str) -> None:
         for key in keys:
             self.page.press(key)
-            time.sleep(0.1)
+            time.sleep(0.2)
 
     def type(self, text: str, *, echo: bool = False) -> None:
         for char in text:
