@@ -21,6 +21,7 @@ from typing import Any
 
 from kldload_tui import __version__
 from kldload_tui.backend.engine.runner import LocalRunner, Runner
+from kldload_tui.backend.export.formats import sha256_file
 from kldload_tui.backend.iso import boot, liveroot, pxe
 from kldload_tui.backend.iso.aptsrc import (
     KernelInfo,
@@ -30,7 +31,7 @@ from kldload_tui.backend.iso.aptsrc import (
     host_sources,
     kernel_info,
 )
-from kldload_tui.backend.iso.cache import BuildCache, file_sha256, remove_tree, timestamp
+from kldload_tui.backend.iso.cache import BuildCache, remove_tree, timestamp
 from kldload_tui.backend.iso.chroot import chroot_mounts
 from kldload_tui.backend.iso.darksite import build_darksite
 from kldload_tui.backend.iso.inputs import (
@@ -335,7 +336,7 @@ class IsoBuild:
         _link_or_copy(iso, dest)
         info = json.loads((live / "info.json").read_text())
         if "sha256" not in info:
-            info["sha256"] = file_sha256(iso)  # once per artefact: hashing 1 GB takes seconds
+            info["sha256"] = sha256_file(iso)  # once per artefact: hashing 1 GB takes seconds
             (live / "info.json").write_text(json.dumps(info, indent=2) + "\n")
         title = (live / "pxe-title").read_text().strip()
         written = pxe.write_pxe(self.o.out / "pxe",

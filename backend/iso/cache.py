@@ -41,15 +41,6 @@ def files_digest(paths: Iterable[Path], base: Path) -> str:
     return h.hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of one file, read in chunks (an ISO is hundreds of MB)."""
-    h = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def remove_tree(path: Path) -> None:
     """Remove a tree only when nothing is mounted inside it.
 

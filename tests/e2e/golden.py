@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kldload_tui.backend.export.formats import sha256_file
 from tests.e2e import cache
 from tests.e2e.answers import InstallSpec, make_seed
 from tests.e2e.bootcheck import (
@@ -48,7 +49,7 @@ from tests.e2e.bootcheck import (
     ok,
     power_off,
 )
-from tests.e2e.installs import install_in_guest, live_firmware, sha256_of, target_disk
+from tests.e2e.installs import install_in_guest, live_firmware, target_disk
 from tests.e2e.liveconf import EXPORT_SERIAL
 from tests.e2e.qemu import Disk, Firmware, Guest, overlay
 from tests.e2e.sh import run
@@ -184,14 +185,14 @@ def _read_back(ctx: Run, result: Result, export: Disk) -> Path:
     out = ctx.run_dir / "golden-out"
     out.mkdir(exist_ok=True)
     image = _dump(ctx, export.path, f"/local/{IMAGE}", out / IMAGE)
-    digest = sha256_of(image)
+    digest = sha256_file(image)
     for where in ("local", "uploads"):
         written = _dump(ctx, export.path, f"/{where}/{IMAGE}.sha256",
                         out / f"{where}-{IMAGE}.sha256").read_text()
         if written != f"{digest}  {IMAGE}\n":
             raise CheckFailed(f"{where}/{IMAGE}.sha256 holds {written!r}, the image {digest}")
     uploaded = _dump(ctx, export.path, f"/uploads/{IMAGE}", out / f"uploaded-{IMAGE}")
-    if sha256_of(uploaded) != digest:
+    if sha256_file(uploaded) != digest:
         raise CheckFailed("the uploaded image differs from the local one")
     uploaded.unlink()
     result.checks.append("image-and-checksum-uploaded")
@@ -409,7 +410,7 @@ def _check_ova(ctx: Run, ova: Path, raw: Path) -> Path:
                           f"{raw.stat().st_size} bytes")
     for line in (out / names[1]).read_text().splitlines():
         match = re.fullmatch(r"SHA256\((.+)\)= ([0-9a-f]{64})", line.strip())
-        if match is None or sha256_of(out / match.group(1)) != match.group(2):
+        if match is None or sha256_file(out / match.group(1)) != match.group(2):
             raise CheckFailed(f"OVA manifest line does not match: {line!r}")
     run(["qemu-img", "check", "-f", "vmdk", str(vmdk)], log=ctx.log)
     run(["qemu-img", "compare", "-f", "raw", "-F", "vmdk", str(raw), str(vmdk)], log=ctx.log)

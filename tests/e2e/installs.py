@@ -9,12 +9,12 @@ partition table; the seed byte for byte).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kldload_tui.backend.export.formats import sha256_file
 from tests.e2e.answers import SEED_SERIAL, InstallSpec, make_seed
 from tests.e2e.bootcheck import (
     BOOTLOADER_ID,
@@ -45,15 +45,6 @@ SPECS: dict[str, InstallSpec] = {spec.name: spec for spec in (
     InstallSpec("encrypted", profile="core", passphrase="e2e correct horse battery"),
     InstallSpec("missing-disk", missing_disk=True),
 )}
-
-
-def sha256_of(path: Path) -> str:
-    """A file's SHA-256, read in blocks (disk images are large)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def written_regions(path: Path) -> list[tuple[int, int]]:
@@ -139,7 +130,7 @@ def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: li
                     capture=True, check=False)
         if probe.strip():
             raise CheckFailed(f"{disk.path.name} has signatures: {probe.strip()}")
-    if sha256_of(seed) != seed_sha:
+    if sha256_file(seed) != seed_sha:
         raise CheckFailed("the seed image changed during the refused install")
 
 
@@ -165,7 +156,7 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
 
     def layout(ctx: Run, result: Result) -> None:
         seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
-        seed_sha = sha256_of(seed)
+        seed_sha = sha256_file(seed)
         # One machine: the NVRAM the installer writes its boot entry into is the
         # one the installed disks then boot with.
         firmware = live_firmware(ctx, spec)
