@@ -67,11 +67,13 @@ def check_install(fields: dict[str, Any], machine: Machine) -> Checked:
     """The checks of headless mode, on fields instead of a file (blocking, touches nothing)."""
     from kldload_tui.backend.answers.fields import parse_answers_fields
     from kldload_tui.backend.answers.summary import summarize
-    from kldload_tui.backend.machine.targets import check_targets
+    from kldload_tui.backend.machine.targets import check_targets, target_problems_of_fields
 
     result = parse_answers_fields(fields)
     if result.answers is None or not result.ok:
-        return Checked(None, machine, result.errors, result.warnings)
+        refused = {p.key for p in result.errors}
+        disks = [p for p in target_problems_of_fields(fields, machine) if p.key not in refused]
+        return Checked(None, machine, [*result.errors, *disks], result.warnings)
     answers = result.answers
     check = check_targets(answers, machine, consent=answers.force_wipe)
     return Checked(answers if check.ok else None, machine, list(check.problems),
