@@ -5,7 +5,7 @@ into RAM, so a machine needs RAM for the squashfs plus the running system.
 Per-host answers come from `kldload.answers=` with placeholders: pxelinux passes
 `${mac}` and `${hostname}` through for kldload's discovery to fill in; iPXE
 fills `${...}` itself before booting, `${mac}` in the same form discovery uses
-(lower case, colons) and `${hostname}` from DHCP. See docs/iso.md.
+(lower case, colons) and `${hostname}` from DHCP. See docs/pxe.md.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def ipxe_script(title: str) -> str:
     auto = " ".join(live_params("${base}", DEFAULT_ANSWERS))
     manual = " ".join(live_params("${base}", None))
     return f"""#!ipxe
-# {title}: boot the live system over HTTP (docs/iso.md, "PXE").
+# {title}: boot the live system over HTTP (docs/pxe.md).
 # base is where this directory is served; DHCP or a chaining script may set it.
 isset ${{base}} || set base http://${{next-server}}/kldload
 menu kldload live over the network
@@ -64,7 +64,7 @@ def pxelinux_menu(title: str, base_url: str = "http://SERVER/kldload") -> str:
     """pxelinux.cfg/default; pxelinux does not expand ${...}: discovery does."""
     auto = " ".join(live_params(base_url, DEFAULT_ANSWERS))
     manual = " ".join(live_params(base_url, None))
-    return f"""# {title}: pxelinux menu (docs/iso.md, "PXE"). Replace SERVER with the HTTP
+    return f"""# {title}: pxelinux menu (docs/pxe.md). Replace SERVER with the HTTP
 # server holding this directory; kldload.answers may name answers/${{hostname}}.env.
 DEFAULT menu.c32
 PROMPT 0
