@@ -39,7 +39,9 @@ def ubuntu_held_packages(*, bootloader: Sequence[str] = ()) -> tuple[str, ...]:
 def apt_hold_files() -> list[TargetFile]:
     """The script that holds with apt-mark, and the unit that runs it on every boot."""
     return [
-        TargetFile(f"{LIB_DIR}/package-holds", template("package-holds"), 0o755),
+        TargetFile(f"{LIB_DIR}/package-holds",
+                   template("package-holds", hold=template("package-holds-apt")), 0o755),
         TargetFile(f"{UNIT_DIR}/kldload-package-holds.service",
-                   template("kldload-package-holds.service")),
+                   template("kldload-package-holds.service",
+                            before="apt-daily-upgrade.service unattended-upgrades.service")),
     ]

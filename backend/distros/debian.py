@@ -41,6 +41,7 @@ from kldload_tui.backend.distros.debian_config import (
     verify_debian_config,
 )
 from kldload_tui.backend.distros.package_index import PackageIndex, parse_request, unresolved
+from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.engine.runner import LineFilter
 from kldload_tui.backend.seed.url import FetchError, fetch_url
 from kldload_tui.backend.target.boot import boot_loaders
@@ -118,6 +119,7 @@ class DebianBackend(DistroBackend):
     # -u -k all: every kernel the system has; kldload-boot's post-update hook then
     # copies each new initrd to every ESP.
     initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
+    darksite_marker = "dists"
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
@@ -154,6 +156,11 @@ class DebianBackend(DistroBackend):
                                "KLDLOAD_CUSTOM_MIRROR_URL, and no Debian source in the live "
                                "system's apt sources; set KLDLOAD_DEBIAN_MIRROR")
         return chosen, False
+
+    def source_urls(self, ctx: InstallContext) -> list[str]:
+        """The suite's Release file on the darksite or the mirror debootstrap will use."""
+        uri, _ = self.mirror(ctx)
+        return [f"{uri.rstrip('/')}/dists/{self.answers.debian_suite.value}/Release"]
 
     def optional_packages(self) -> list[str]:
         """Profile, feature and extra packages, in a stable order without repeats."""
@@ -218,7 +225,7 @@ class DebianBackend(DistroBackend):
                 on_line=progress.reading(DebootstrapReader(), PROGRESS_DEBOOTSTRAP))
         # Package scripts must not start daemons inside the target; removed in configure.
         ctx.runner.write_file(ctx.path(POLICY_RC_D), "#!/bin/sh\nexit 101\n", 0o755)
-        _mount_api_filesystems(ctx)
+        mount_api_filesystems(ctx)
         if not darksite:
             _live_resolver(ctx)
         if darksite:
@@ -453,19 +460,3 @@ def _live_resolver(ctx: InstallContext) -> None:
                  "only by address")
         return
     ctx.runner.write_file(ctx.path(RESOLVER_IN_RUN), text, 0o644)
-
-
-def _mount_api_filesystems(ctx: InstallContext) -> None:
-    """/dev, /proc, /sys and a private /run for commands run in the target."""
-    for source, where, args in (
-        ("/dev", "/dev", ["--rbind"]),
-        ("proc", "/proc", ["-t", "proc"]),
-        ("/sys", "/sys", ["--rbind"]),
-        ("tmpfs", "/run", ["-t", "tmpfs", "-o", "mode=0755"]),
-    ):
-        dest = str(ctx.path(where))
-        ctx.run(["mount", *args, source, dest])
-        ctx.mounts.append(dest)
-        if "--rbind" in args:
-            # Unmounting the target later must not unmount the live system's own.
-            ctx.run(["mount", "--make-rslave", dest])
