@@ -180,7 +180,8 @@ def unreachable(url: str) -> str | None:
     try:
         fetch_url(url, timeout=PROBE_TIMEOUT, retries=1, max_bytes=16 * 2**20)
     except FetchError as err:
-        return str(err)
+        # The message names the URL already; the caller puts it first once.
+        return str(err).removeprefix(f"cannot reach {url}: ")
     return None
 
 

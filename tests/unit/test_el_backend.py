@@ -424,3 +424,27 @@ def test_the_rocky_seed_example_plans() -> None:
     assert "zfs create -o canmount=noauto -o mountpoint=/ rpool/ROOT/rocky" in text
     assert "kldload-static.nmconnection" in text
     assert "correct-horse-battery-staple" not in text
+
+
+def test_a_real_run_stops_in_preflight_before_any_write(
+        closed_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real run (dry_run=False) whose runner executes nothing: what preflight asks
+    # of the runner is recorded, and the repositories are read for real.
+    from kldload_tui.backend.engine.core import run_install
+    from kldload_tui.backend.phases import preflight
+
+    monkeypatch.setattr(preflight.shutil, "which", lambda tool: f"/usr/bin/{tool}")
+    mirror = f"http://127.0.0.1:{closed_port}/rocky/9"
+    a = _answers(f"KLDLOAD_DISTRO=rocky\nKLDLOAD_CUSTOM_MIRROR_URL={mirror}\n"
+                 "KLDLOAD_FORCE_WIPE=1\n")
+    runner = RecordingRunner()
+    outcome = run_install(a, load_bundled_machine("one-disk-vm"), runner=runner,
+                          sink=lambda _e: None,
+                          options=InstallOptions(consent_to_wipe=True, reprobe=False,
+                                                 target_root=tmp_path / "target"))
+    assert outcome.failed_phase == "preflight"
+    assert f"{mirror}/BaseOS/x86_64/os/repodata/repomd.xml" in outcome.message
+    done = [s for s in runner.plan if s.kind != "note" and s.phase == "preflight"]
+    assert [s.argv[0] for s in done] == ["zpool", "findmnt"]  # reads only
+    assert not [s for s in runner.plan if s.kind == "write" or
+                (s.kind == "command" and s.phase not in ("preflight", "teardown"))]
