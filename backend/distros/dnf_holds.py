@@ -8,7 +8,8 @@ the held system's packages (`VERSIONLOCK_PACKAGE`), installed with them.
 
 from __future__ import annotations
 
-from kldload_tui.backend.target.files import LIB_DIR, UNIT_DIR, TargetFile, template
+from kldload_tui.backend.distros.holds import package_hold_files
+from kldload_tui.backend.target.files import TargetFile
 
 # python3-dnf-plugin-versionlock on EL 9 and Fedora < 41 (dnf 4).
 VERSIONLOCK_PACKAGE = "python3-dnf-plugin-versionlock"
@@ -16,10 +17,5 @@ VERSIONLOCK_PACKAGE = "python3-dnf-plugin-versionlock"
 
 def dnf_hold_files() -> list[TargetFile]:
     """The script that locks with dnf versionlock, and the unit that runs it on every boot."""
-    return [
-        TargetFile(f"{LIB_DIR}/package-holds",
-                   template("package-holds", hold=template("package-holds-dnf")), 0o755),
-        TargetFile(f"{UNIT_DIR}/kldload-package-holds.service",
-                   template("kldload-package-holds.service",
-                            before="dnf-automatic.service dnf-automatic-install.service")),
-    ]
+    return package_hold_files("package-holds-dnf",
+                              before="dnf-automatic.service dnf-automatic-install.service")

@@ -110,17 +110,24 @@ def _test_pins(backend: DnfBackend, fingerprint: str) -> list[KeyPin]:
     return [replace(pin, fingerprint=fingerprint) for pin in backend.key_pins()]
 
 
-def test_bootstrap_installs_every_planned_package_with_signatures_checked(
-        site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _bootstrapped(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[DnfBackend, InstallContext]:
+    """The backend's own bootstrap, run from the darksite with the test's key pinned."""
     backend = type(site.backend)(site.backend.answers)
     pins = _test_pins(backend, site.repo.fingerprint)
     monkeypatch.setattr(backend, "key_pins", lambda: pins)
     ctx = _context(tmp_path, backend, site.repo.path)
     try:
         backend.bootstrap(ctx)
-        backend.verify_bootstrap(ctx)
     finally:
         _unmount(ctx)
+    return backend, ctx
+
+
+def test_bootstrap_installs_every_planned_package_with_signatures_checked(
+        site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend, ctx = _bootstrapped(site, tmp_path, monkeypatch)
+    backend.verify_bootstrap(ctx)
     target = ctx.target
     assert ctx.kernel_version == KVER
     # Every package of the plan, queried in the target's own database.
@@ -197,14 +204,7 @@ def test_dnf_refuses_an_unsigned_package(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_verify_bootstrap_fails_without_the_zfs_module(
         site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    backend = type(site.backend)(site.backend.answers)
-    pins = _test_pins(backend, site.repo.fingerprint)
-    monkeypatch.setattr(backend, "key_pins", lambda: pins)
-    ctx = _context(tmp_path, backend, site.repo.path)
-    try:
-        backend.bootstrap(ctx)
-    finally:
-        _unmount(ctx)
+    backend, ctx = _bootstrapped(site, tmp_path, monkeypatch)
     (ctx.target / f"usr/lib/modules/{KVER}/extra/zfs/zfs.ko").unlink()
     with pytest.raises(VerifyError, match="ZFS module"):
         backend.verify_bootstrap(ctx)

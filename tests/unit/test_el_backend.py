@@ -6,9 +6,9 @@ readers are ini readers)."""
 from __future__ import annotations
 
 import configparser
+import functools
 import http.server
 import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from kldload_tui.backend.engine.core import (
 )
 from kldload_tui.backend.engine.runner import RecordingRunner
 from kldload_tui.backend.machine.model import load_bundled_machine
+from tests.integration.local_servers import http_on_loopback
 
 ROOT = Path(__file__).parents[2]
 BASE = "KLDLOAD_DISK=/dev/vda\nKLDLOAD_HOSTNAME=el-01\nKLDLOAD_PASSWORD='el-Pass-2026'\n"
@@ -345,22 +346,14 @@ def server(tmp_path: Path) -> Iterator[str]:
     """An http server on loopback serving tmp_path/www."""
     www = tmp_path / "www"
     www.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(www), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    handler = functools.partial(_Quiet, directory=str(www))
+    with http_on_loopback(handler) as httpd:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return
 
 
 def test_an_unreachable_repository_is_named_in_preflight(closed_port: int) -> None:
