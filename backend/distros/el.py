@@ -112,6 +112,10 @@ class EnterpriseLinuxBackend(DnfBackend):
         if a.release not in RELEASES:
             raise InstallError(f"KLDLOAD_RELEASE={a.release}: {a.distro.value} is installed "
                                f"as release {' or '.join(RELEASES)}")
+        if a.extra_packages:
+            # Refused here, in every run: the plan must not leave out what a real run
+            # would install (check_packages, the base's, refuses and says why).
+            self.check_packages(ctx, a.extra_packages)
         if a.nvidia_drivers:
             raise InstallError(f"KLDLOAD_NVIDIA_DRIVERS=1: NVIDIA's driver repository is not "
                                f"set up for {a.distro.value} yet; set KLDLOAD_NVIDIA_DRIVERS=0")

@@ -62,13 +62,17 @@ Provides: zfsutils
 
 
 def make_repository(root: Path) -> Path:
-    """dists/<suite>/{main,contrib}/binary-amd64 with main as .xz, contrib as .gz only."""
+    """dists/<suite>/{main,contrib}/binary-amd64 with main as .xz, contrib as .gz
+    only, and the suite's Release."""
     main = root / "dists" / SUITE / "main" / "binary-amd64"
     contrib = root / "dists" / SUITE / "contrib" / "binary-amd64"
     main.mkdir(parents=True)
     contrib.mkdir(parents=True)
     (main / "Packages.xz").write_bytes(lzma.compress(MAIN.encode()))
     (contrib / "Packages.gz").write_bytes(gzip.compress(CONTRIB.encode()))
+    # Every archive has one; preflight reads it to know the mirror can be reached.
+    (root / "dists" / SUITE / "Release").write_text(f"Suite: {SUITE}\nComponents: main "
+                                                    "contrib\n")
     return root
 
 

@@ -175,6 +175,9 @@ def test_extra_packages_are_refused_rather_than_installed_unchecked() -> None:
     ctx = _ctx(backend)
     with pytest.raises(InstallError, match="cannot check package names for rocky"):
         backend.check_packages(ctx, ["htop"])
+    # A plan refuses them too, rather than showing an install without them.
+    with pytest.raises(InstallError, match="cannot check package names for rocky"):
+        _plan("KLDLOAD_DISTRO=rocky\nKLDLOAD_EXTRA_PACKAGES=htop\n")
 
 
 def test_the_darksite_is_the_one_repository_and_keeps_every_key(tmp_path: Path) -> None:
