@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from kldload_tui.backend.answers.model import Answers, Distro
-from kldload_tui.backend.target.boot import HOOK_PATHS
 
 if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
@@ -46,10 +45,9 @@ class DistroBackend(ABC):
     # What marks a directory as a darksite in this distribution's repository format
     # (a path relative to it): the launcher uses the first darksite that has it.
     darksite_marker: ClassVar[str] = ""
-    # Where the kernel and initramfs tools run hooks from: kldload-boot's refresh
-    # goes there (target/boot.HOOK_PATHS: kernel postinst.d/postrm.d and
-    # initramfs post-update.d).
-    kernel_hooks: ClassVar[tuple[str, ...]] = HOOK_PATHS
+    # Where the kernel and initramfs tools run hooks from (paths in the target):
+    # kldload-boot's refresh goes there (empty: none known, no hooks written).
+    kernel_hooks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers

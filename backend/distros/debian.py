@@ -44,7 +44,7 @@ from kldload_tui.backend.distros.package_index import PackageIndex, parse_reques
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.engine.runner import LineFilter
 from kldload_tui.backend.seed.url import FetchError, fetch_url
-from kldload_tui.backend.target.boot import boot_loaders
+from kldload_tui.backend.target.boot import HOOK_PATHS, boot_loaders
 from kldload_tui.backend.target.files import TargetFile, template
 from kldload_tui.backend.target.initramfs_drivers import HOOK_PATH, dep_modules
 
@@ -120,6 +120,8 @@ class DebianBackend(DistroBackend):
     # copies each new initrd to every ESP.
     initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
     darksite_marker = "dists"
+    # Debian's kernel postinst/postrm and update-initramfs's post-update hooks.
+    kernel_hooks = HOOK_PATHS
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
