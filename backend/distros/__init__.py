@@ -43,6 +43,12 @@ class DistroBackend(ABC):
     # in the target's chroot and kldload-firstboot on a clone, so both rebuild
     # alike (empty: none known, and both refuse).
     initramfs_rebuild: ClassVar[tuple[str, ...]] = ()
+    # What marks a directory as a darksite in this distribution's repository format
+    # (a path relative to it): the launcher uses the first darksite that has it.
+    darksite_marker: ClassVar[str] = ""
+    # Where the kernel and initramfs tools run hooks from (paths in the target):
+    # kldload-boot's refresh goes there (empty: none known, no hooks written).
+    kernel_hooks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
@@ -115,12 +121,30 @@ class DistroBackend(ABC):
         manager's, so it is the backend's; the default holds nothing."""
         return []
 
-    @abstractmethod
+    def source_urls(self, ctx: InstallContext) -> list[str]:
+        """What preflight reads to know the install's repositories can be reached:
+        a small file of each (http(s):// or file://). None known: nothing to read."""
+        return []
+
     def check_sources(self, ctx: InstallContext) -> None:
-        """The repository the bootstrap will read serves the answers' release: the
-        live medium's darksite, or a mirror that answers now. Raise `InstallError`
-        naming what was tried and how to fix it. Called in preflight, before any
-        write, on real runs only: a failed bootstrap would leave wiped disks."""
+        """Read each of `source_urls`; raise `InstallError` naming every one that
+        cannot be read, and why. Called in preflight, before any write, on real
+        runs only: an install that cannot fetch its packages stops here, not half-way."""
+        from kldload_tui.backend.engine.core import InstallError
+
+        failed = []
+        for url in self.source_urls(ctx):
+            problem = unreachable(url)
+            if problem:
+                failed.append(f"{url}: {problem}")
+            else:
+                ctx.runner.note(f"repository reachable: {url}")
+        if failed:
+            raise InstallError(
+                f"KLDLOAD_DISTRO={self.name}: the package repositories cannot be reached from "
+                "this machine; nothing was written:\n" + "\n".join(failed) +
+                "\ncheck the network, or install from a darksite (the live medium's, or "
+                "KLDLOAD_CUSTOM_MIRROR_URL for a mirror that can be reached)")
 
     def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
         """Each of `names` (KLDLOAD_EXTRA_PACKAGES) is exactly one package of the
@@ -134,6 +158,36 @@ class DistroBackend(ABC):
 
         raise InstallError(f"KLDLOAD_EXTRA_PACKAGES: this installer cannot check package "
                            f"names for {self.name} yet; leave KLDLOAD_EXTRA_PACKAGES empty")
+
+
+# Long enough for a slow mirror's first byte, short enough that a blocked
+# network is told within a minute or so.
+PROBE_TIMEOUT = 20.0
+
+
+def unreachable(url: str) -> str | None:
+    """Why `url` cannot be read (None when it can): a file:// path must be a
+    readable file, an http(s) URL must answer with its body."""
+    from urllib.parse import urlsplit
+    from urllib.request import url2pathname
+
+    from kldload_tui.backend.seed.url import FetchError, fetch_url
+
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = url2pathname(parts.path)
+        try:
+            with open(path, "rb") as f:
+                f.read(1)
+        except OSError as err:
+            return err.strerror or str(err)
+        return None
+    try:
+        fetch_url(url, timeout=PROBE_TIMEOUT, retries=1, max_bytes=16 * 2**20)
+    except FetchError as err:
+        # The message names the URL already; the caller puts it first once.
+        return str(err).removeprefix(f"cannot reach {url}: ")
+    return None
 
 
 class UnsupportedDistro(DistroBackend):

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kldload_tui.backend.target.files import LIB_DIR, UNIT_DIR, TargetFile, template
+from kldload_tui.backend.distros.holds import package_hold_files
+from kldload_tui.backend.target.files import TargetFile
 
 
 def debian_held_packages(*, zfs_module: str = "zfs-dkms", bootloader: Sequence[str] = (),
@@ -38,8 +39,5 @@ def ubuntu_held_packages(*, bootloader: Sequence[str] = ()) -> tuple[str, ...]:
 
 def apt_hold_files() -> list[TargetFile]:
     """The script that holds with apt-mark, and the unit that runs it on every boot."""
-    return [
-        TargetFile(f"{LIB_DIR}/package-holds", template("package-holds"), 0o755),
-        TargetFile(f"{UNIT_DIR}/kldload-package-holds.service",
-                   template("kldload-package-holds.service")),
-    ]
+    return package_hold_files("package-holds-apt",
+                              before="apt-daily-upgrade.service unattended-upgrades.service")

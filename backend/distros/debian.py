@@ -41,9 +41,10 @@ from kldload_tui.backend.distros.debian_config import (
     verify_debian_config,
 )
 from kldload_tui.backend.distros.package_index import PackageIndex, parse_request, unresolved
+from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.engine.runner import LineFilter
 from kldload_tui.backend.seed.url import FetchError, fetch_url
-from kldload_tui.backend.target.boot import boot_loaders
+from kldload_tui.backend.target.boot import HOOK_PATHS, boot_loaders
 from kldload_tui.backend.target.files import TargetFile, template
 from kldload_tui.backend.target.initramfs_drivers import HOOK_PATH, dep_modules
 
@@ -105,8 +106,6 @@ INDEX_MAX_BYTES = 512 * 2**20
 # apt's order of preference; a mirror need not carry all three.
 INDEX_SUFFIXES = (".xz", ".gz", "")
 DARKSITE_IN_TARGET = "/mnt/kldload-darksite"
-# Preflight's read of the mirror's Release file, retry included.
-SOURCE_CHECK_SECONDS = 60.0
 
 
 def darksite_suites(darksite: Path) -> list[str]:
@@ -128,6 +127,9 @@ class DebianBackend(DistroBackend):
     # -u -k all: every kernel the system has; kldload-boot's post-update hook then
     # copies each new initrd to every ESP.
     initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
+    darksite_marker = "dists"
+    # Debian's kernel postinst/postrm and update-initramfs's post-update hooks.
+    kernel_hooks = HOOK_PATHS
 
     @classmethod
     def medium_defaults(cls, darksite: Path) -> dict[str, Any]:
@@ -185,38 +187,33 @@ class DebianBackend(DistroBackend):
                                "system's apt sources; set KLDLOAD_DEBIAN_MIRROR")
         return chosen, False
 
+    def source_urls(self, ctx: InstallContext) -> list[str]:
+        """The suite's Release file on the darksite or the mirror debootstrap will use."""
+        uri, _ = self.mirror(ctx)
+        return [f"{uri.rstrip('/')}/dists/{self.answers.debian_suite.value}/Release"]
+
     def check_sources(self, ctx: InstallContext) -> None:
-        """The darksite carries the suite, or the mirror's Release file for it can be
-        read now; else refuse, naming the URL and, when the medium carries another
-        suite, the answer that installs from it."""
+        """The darksite serves only the suites it carries: for another, the mirror
+        must answer, and a refusal says which suite would install offline."""
         from kldload_tui.backend.engine.core import InstallError
 
         suite = self.answers.debian_suite.value
         offered = ctx.options.darksite
         carried = darksite_suites(offered) if offered is not None else []
-        offline = (f"; the darksite at {offered} carries {', '.join(carried)}: "
+        offline = (f"\nthe darksite at {offered} carries {', '.join(carried)}: "
                    f"KLDLOAD_DEBIAN_SUITE={carried[0]} installs without a network"
                    if carried else "")
         try:
             uri, darksite = self.mirror(ctx)
         except InstallError as err:
             raise InstallError(f"{err}{offline}") from None
-        if darksite:
-            return
-        if offered is not None:
+        if offered is not None and not darksite:
             ctx.warn(f"the darksite at {offered} carries {', '.join(carried) or 'no suite'}, "
                      f"not {suite}: installing {suite} from {uri}")
-        release = f"{uri.rstrip('/')}/dists/{suite}/Release"
         try:
-            found = _index_data(release, time.monotonic() + SOURCE_CHECK_SECONDS)
+            super().check_sources(ctx)
         except InstallError as err:
-            raise InstallError(f"KLDLOAD_DEBIAN_SUITE={suite}: the mirror cannot be read: "
-                               f"{err}{offline}") from None
-        if found is None:
-            raise InstallError(f"KLDLOAD_DEBIAN_SUITE={suite}: {release} does not exist: is "
-                               f"{uri} a Debian mirror carrying {suite}? Set "
-                               f"KLDLOAD_DEBIAN_MIRROR{offline}")
-        ctx.runner.note(f"the mirror serves {suite}: read {release}")
+            raise InstallError(f"{err}{offline}") from None
 
     def optional_packages(self) -> list[str]:
         """Profile, feature and extra packages, in a stable order without repeats."""
@@ -281,7 +278,7 @@ class DebianBackend(DistroBackend):
                 on_line=progress.reading(DebootstrapReader(), PROGRESS_DEBOOTSTRAP))
         # Package scripts must not start daemons inside the target; removed in configure.
         ctx.runner.write_file(ctx.path(POLICY_RC_D), "#!/bin/sh\nexit 101\n", 0o755)
-        _mount_api_filesystems(ctx)
+        mount_api_filesystems(ctx)
         if not darksite:
             _live_resolver(ctx)
         if darksite:
@@ -516,19 +513,3 @@ def _live_resolver(ctx: InstallContext) -> None:
                  "only by address")
         return
     ctx.runner.write_file(ctx.path(RESOLVER_IN_RUN), text, 0o644)
-
-
-def _mount_api_filesystems(ctx: InstallContext) -> None:
-    """/dev, /proc, /sys and a private /run for commands run in the target."""
-    for source, where, args in (
-        ("/dev", "/dev", ["--rbind"]),
-        ("proc", "/proc", ["-t", "proc"]),
-        ("/sys", "/sys", ["--rbind"]),
-        ("tmpfs", "/run", ["-t", "tmpfs", "-o", "mode=0755"]),
-    ):
-        dest = str(ctx.path(where))
-        ctx.run(["mount", *args, source, dest])
-        ctx.mounts.append(dest)
-        if "--rbind" in args:
-            # Unmounting the target later must not unmount the live system's own.
-            ctx.run(["mount", "--make-rslave", dest])

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol, Self
 
 from kldload_tui.backend.answers.model import Answers, FinishAction
+from kldload_tui.backend.distros import distro_backend
 from kldload_tui.backend.engine import install_lock
 from kldload_tui.backend.engine.core import (
     DEFAULT_LOG,
@@ -80,8 +81,11 @@ class Launch:
         """The engine's options for this install."""
         # `reprobe` keeps its default, True: a real run always probes its disks again
         # (`start` refuses a real run on a description), and a dry run never reads it.
+        # The live medium's darksite, if it is in this distribution's repository format.
+        marker = distro_backend(self.answers).darksite_marker
+        found = darksite_path(marker=marker) if marker else None
         return InstallOptions(dry_run=self.dry_run, consent_to_wipe=self.consent,
-                              log_path=self.log_path, darksite=self.darksite or darksite_path())
+                              log_path=self.log_path, darksite=self.darksite or found)
 
     def start(self, sink: EventSink, *, engine: Engine | None = None) -> InstallRun:
         """The runner for this install, ready to `run`; close it (or use `with`) after.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Looked at in this order; the first that holds `dists/` is used. live-boot
+# Looked at in this order; the first that holds the distribution's marker
+# (`dists` for an apt repository, `repodata/repomd.xml` for rpm-md) is used. live-boot
 # mounts the kldload ISO at /run/live/medium, which carries the darksite of
 # `iso build --darksite` at /darksite; the e2e guest mounts its darksite disk
 # at /darksite.
@@ -17,6 +18,8 @@ DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/run/live/medium/darksit
                    Path("/darksite"))
 
 
-def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES) -> Path | None:
-    """A local apt repository the live medium mounted, when there is one."""
-    return next((p for p in candidates if (p / "dists").is_dir()), None)
+def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES, *,
+                  marker: str = "dists") -> Path | None:
+    """A local repository the live medium mounted, when there is one: the first
+    candidate holding `marker` (the distribution backend's `darksite_marker`)."""
+    return next((p for p in candidates if (p / marker).exists()), None)

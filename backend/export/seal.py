@@ -47,6 +47,9 @@ class SealStep:
     why: str
 
 
+# The static network as a NetworkManager keyfile (distros/nm_keyfile writes it).
+STATIC_KEYFILE_PATH = "etc/NetworkManager/system-connections/kldload-static.nmconnection"
+
 SEAL_STEPS: tuple[SealStep, ...] = (
     SealStep(SealAction.TRUNCATE, "etc/machine-id",
              "systemd makes a new machine-id on first boot; DHCP, journald and D-Bus use it"),
@@ -70,6 +73,8 @@ SEAL_STEPS: tuple[SealStep, ...] = (
     SealStep(SealAction.REMOVE, STATIC_NETWORK_PATH,
              "a static address would be shared by every clone; cloud-init configures "
              "each clone's network"),
+    SealStep(SealAction.REMOVE, STATIC_KEYFILE_PATH,
+             "the same static address as a NetworkManager keyfile"),
     SealStep(SealAction.EMPTY_DIR, "var/lib/cloud/instances",
              "cloud-init runs again on first boot with the clone's datasource"),
     SealStep(SealAction.REMOVE, "var/lib/cloud/instance", "points at the old instance"),

@@ -4,8 +4,9 @@ The answers' rules, the disks (exist, are whole disks, installable, consent
 to wipe those holding data), the tools of the live system, and, on a real run,
 that each disk is still the disk that was planned on: a disk that vanished or
 changed identity since the plan stops the install here, before any write. A
-real run also resolves each KLDLOAD_EXTRA_PACKAGES name in the repository the
-install will use (a dry run reads no network).
+real run also reads each repository the install will use (one that cannot be
+reached stops the install here, named) and resolves each KLDLOAD_EXTRA_PACKAGES
+name in it (a dry run reads no network).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ for a new disk, and `check` by hand. Nothing here touches a disk.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 
 from kldload_tui.backend.answers.model import Answers, Firmware
 from kldload_tui.backend.target.files import TargetFile, template
@@ -52,11 +53,14 @@ def kernel_pattern(path: str, kver: str) -> str:
 
 
 def boot_files(answers: Answers, *, loaders: tuple[str, ...], pool: str, cmdline: str,
-               kernel: str, initrd: str, kver: str) -> list[TargetFile]:
+               kernel: str, initrd: str, kver: str,
+               hooks: Sequence[str] = HOOK_PATHS) -> list[TargetFile]:
     """The tool, its configuration, the kernel command line and the hooks.
 
     `kernel` and `initrd` are the distribution's paths for kernel `kver`; the tool
-    finds every installed kernel by the same pattern."""
+    finds every installed kernel by the same pattern. `hooks` are where the
+    distribution's kernel and initramfs tools run hooks from (the backend's
+    `kernel_hooks`)."""
     values = {"FIRMWARE": firmware_value(loaders), "BOOTLOADER_ID": answers.bootloader_id,
               "POOL": pool, "KERNEL_PATTERN": kernel_pattern(kernel, kver),
               "INITRD_PATTERN": kernel_pattern(initrd, kver)}
@@ -68,5 +72,5 @@ def boot_files(answers: Answers, *, loaders: tuple[str, ...], pool: str, cmdline
         # The ESPs kldload-boot keeps, by UUID; `init` adds each one.
         TargetFile(ESP_LIST, "# ESPs kept in sync by kldload-boot (one UUID per line)\n"),
         TargetFile(KERNEL_CMDLINE, cmdline + "\n"),
-        *(TargetFile(path, HOOK, 0o755) for path in HOOK_PATHS),
+        *(TargetFile(path, HOOK, 0o755) for path in hooks),
     ]

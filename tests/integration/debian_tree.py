@@ -248,7 +248,7 @@ class Overlay:
 
 
 # The same API file systems, options and propagation as the bootstrap phase
-# (kldload_tui.backend.distros.debian._mount_api_filesystems): chrooted commands see what
+# (kldload_tui.backend.distros.target_chroot.mount_api_filesystems): chrooted commands see what
 # they see on a real install, and unmounting them never reaches the host's own.
 API_MOUNTS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/dev", "dev", ("--rbind",)),

@@ -1,13 +1,13 @@
 """A fake target root and stub commands for running the kldload scripts on this host.
 
-The real `systemctl`, `zfs`, `apt-mark`, `ssh-keygen` and `wg` would act on
+The real `systemctl`, `zfs`, `apt-mark`, `dnf`, `rpm`, `ssh-keygen` and `wg` would act on
 the host, so the scripts run with a PATH whose first directory holds stubs
 (Python scripts) that log their argv to `calls.log` and keep just enough state
 in `state/` to answer the next question (held packages, snapshots, datasets).
 
 Failure injection: STUB_FAIL is a shell-style pattern matched against
 "name arg1 arg2 ..."; a matching call exits 1. STUB_FORGET names a package
-that `apt-mark showhold` leaves out.
+that `apt-mark showhold` or `dnf versionlock list` leaves out.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def lines(name):
     return p.read_text().split() if p.exists() else []
 def save(name, items):
     (STATE / name).write_text("".join(i + "\\n" for i in items))
+def versions(p):
+    n = int(os.environ.get("STUB_KERNELS", "1")) if p == "kernel" else 1
+    return ["5.14.0-" + str(i) + ".el9" for i in range(n)] if p == "kernel" else ["1.0-1.el9"]
 """
 
 _STUBS = {
@@ -55,6 +58,32 @@ if ARGS[0] == "hold":
 elif ARGS[0] == "showhold":
     forget = os.environ.get("STUB_FORGET", "")
     print("\\n".join(p for p in lines("held") if p != forget))
+""",
+    # dnf versionlock and rpm -q as the real tools print them (dnf-plugins-core 4:
+    # NAME-EPOCH:VERSION-RELEASE.* per lock); the held system has every package
+    # at 1.0-1.el9, and the kernel twice when STUB_KERNELS=2.
+    "dnf": """
+verb = [a for a in ARGS if not a.startswith("-")]
+if verb[:2] == ["versionlock", "add"]:
+    entries = []
+    for p in verb[2:]:
+        entries += [p + "-0:" + v + ".*" for v in versions(p)]
+    save("locked", sorted(set(lines("locked") + entries)))
+    print("\\n".join("Adding versionlock on: " + e for e in entries))
+elif verb[:2] == ["versionlock", "list"]:
+    forget = os.environ.get("STUB_FORGET", "")
+    print("\\n".join(e for e in lines("locked") if not e.startswith(forget + "-0:")))
+""",
+    "rpm": """
+assert ARGS[:2] == ["-q", "--qf"], ARGS
+missing = [p for p in ARGS[3:] if p in lines("not-installed")]
+for p in ARGS[3:]:
+    if p in missing:
+        print("package " + p + " is not installed")
+    else:
+        for v in versions(p):
+            print(p + "-0:" + v + ".*")
+sys.exit(1 if missing else 0)
 """,
     "ssh-keygen": """
 assert ARGS[:1] == ["-A"], ARGS

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,19 +37,21 @@ def _answers(text: str = ANSWERS) -> Answers:
     return a
 
 
-def _files() -> list[TargetFile]:
-    return install_files(_answers(), InstallFacts("rpool", "rpool/ROOT/debian", ("zfs-dkms",)))
+# The Red Hat family's files differ in the package holds (dnf versionlock) and
+# their unit's ordering against dnf-automatic.
+ROCKY = ANSWERS.replace("KLDLOAD_DISTRO=debian", "KLDLOAD_DISTRO=rocky")
+
+
+def _files(answers: str = ANSWERS) -> list[TargetFile]:
+    return install_files(_answers(answers),
+                         InstallFacts("rpool", "rpool/ROOT/debian", ("zfs-dkms",)))
 
 
 def _units(files: list[TargetFile]) -> list[str]:
     return [Path(f.path).name for f in files if f.path.startswith(UNIT_DIR + "/")]
 
 
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    """A target root with our files, the host's targets and every Exec* binary."""
-    root = tmp_path / "root"
-    files = _files()
+def _make_root(root: Path, files: list[TargetFile]) -> Path:
     write_files(root, files)
     for target in HOST_UNITS.glob("*.target"):
         shutil.copy(target, root / UNIT_DIR / target.name)
@@ -62,6 +65,12 @@ def root(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A target root with our files, the host's targets and every Exec* binary."""
+    return _make_root(tmp_path / "root", _files())
+
+
 def verify(root: Path, units: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["systemd-analyze", "verify", f"--root={root}", "--man=no", *units],
                           capture_output=True, text=True, timeout=120, check=False)
@@ -71,6 +80,18 @@ def verify(root: Path, units: list[str]) -> subprocess.CompletedProcess[str]:
 def test_every_unit_verifies_cleanly(root: Path):
     units = _units(_files())
     assert len(units) == 8
+    r = verify(root, units)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+
+
+@needs_systemd
+def test_the_red_hat_familys_units_verify_cleanly(tmp_path: Path):
+    files = _files(ROCKY)
+    root = _make_root(tmp_path / "root", files)
+    units = _units(files)
+    assert "kldload-package-holds.service" in units and len(units) == 8
+    holds = (root / UNIT_DIR / "kldload-package-holds.service").read_text()
+    assert "Before=dnf-automatic.service dnf-automatic-install.service" in holds
     r = verify(root, units)
     assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
 
@@ -109,7 +130,11 @@ def test_calendars_mean_what_the_units_say(expression: str):
 
 
 def _scripts() -> list[TargetFile]:
-    return [f for f in _files() if f.path.startswith("usr/lib/kldload/")]
+    debian = [f for f in _files() if f.path.startswith("usr/lib/kldload/")]
+    # The Red Hat family's package-holds is the one script that differs.
+    rocky = [replace(f, path=f.path + "-dnf") for f in _files(ROCKY)
+             if f.path == "usr/lib/kldload/package-holds"]
+    return [*debian, *rocky]
 
 
 @pytest.mark.parametrize("script", _scripts(), ids=lambda f: Path(f.path).name)

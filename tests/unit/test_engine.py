@@ -3,6 +3,7 @@
 import pytest
 
 from kldload_tui.backend.answers.file import load_answers, parse_answers
+from kldload_tui.backend.answers.model import Distro
 from kldload_tui.backend.engine.core import (
     PHASES,
     InstallError,
@@ -115,12 +116,14 @@ def test_teardown_copies_the_log_into_the_target_when_its_root_is_mounted(tmp_pa
 
 
 def test_an_unsupported_distro_is_refused_in_preflight():
-    a = load_answers("answers-examples/rocky-seed-usb.env").answers
+    seed = load_answers("answers-examples/rocky-seed-usb.env").answers
+    assert seed is not None
+    a = seed.model_copy(update={"distro": Distro.RHEL})
     outcome, events, runner = run(a, "server-3nvme-usb-seed")
     assert outcome.failed_phase == "preflight"
     assert events.of_type(Failed)[0].message == (
-        "KLDLOAD_DISTRO=rocky: this installer cannot install rocky yet (supported: debian); "
-        "choose KLDLOAD_DISTRO=debian")
+        "KLDLOAD_DISTRO=rhel: this installer cannot install rhel yet (supported: centos, debian, "
+        "rocky); choose KLDLOAD_DISTRO=centos or KLDLOAD_DISTRO=debian or KLDLOAD_DISTRO=rocky")
     assert [s for s in runner.plan if s.kind != "note"] == []
 
 

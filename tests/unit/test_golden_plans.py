@@ -36,9 +36,20 @@ CASES: dict[str, tuple[Path, str, bool]] = {
     "darksite-keep": (GOLDEN / "answers/darksite-keep.env", "one-disk-vm", True),
     "old-rpool-force-wipe": (GOLDEN / "answers/old-rpool-force-wipe.env", "old-rpool", False),
     "seed-full-reference": (ROOT / "answers-examples/full-reference.env", "old-rpool", False),
+    # The Red Hat family (backend/distros/el.py): plan-verified only.
+    "rocky-seed-usb": (ROOT / "answers-examples/rocky-seed-usb.env", "server-3nvme-usb-seed",
+                       False),
+    "rocky9-server-single": (GOLDEN / "answers/rocky9-server-single.env", "one-disk-vm", False),
+    "rocky9-server-raidz1-kvm": (GOLDEN / "answers/rocky9-server-raidz1-kvm.env",
+                                 "storage-6disk", False),
+    "rocky10-core": (GOLDEN / "answers/rocky10-core.env", "one-disk-vm", False),
+    "centos9-server-single": (GOLDEN / "answers/centos9-server-single.env", "one-disk-vm",
+                              False),
+    "centos9-server-mirror": (GOLDEN / "answers/centos9-server-mirror.env",
+                              "server-3nvme-usb-seed", False),
 }
 SECRETS = ("golden passphrase", "golden-scp-secret", "-Pass-2026", "S3cure-Passw0rd!",
-           "changeme")
+           "changeme", "correct-horse-battery-staple")
 
 
 def plan_for(case: str):

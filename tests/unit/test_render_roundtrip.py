@@ -58,7 +58,8 @@ from kldload_tui.backend.answers.model import (
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.summary import summarize
 from kldload_tui.backend.distros.debian import DebianBackend
-from kldload_tui.backend.distros.debian_config import KEPT_DARKSITE, chpasswd_input
+from kldload_tui.backend.distros.debian_config import KEPT_DARKSITE
+from kldload_tui.backend.distros.system_config import chpasswd_input
 from kldload_tui.backend.problems import Severity
 from kldload_tui.backend.target.files import (
     DHCP_NETWORK_PATH,

@@ -225,11 +225,15 @@ def test_package_holds_are_the_distribution_backends():
     # Debian's backend holds with apt-mark; asked for when no holds are given.
     assert holds in by_path(service_files(answers(), FACTS))
     assert "apt-mark hold" in by_path(apt_hold_files())[holds].content
-    # A distribution no backend serves holds nothing: no apt-mark script for it.
+    # The Red Hat family's holds with dnf versionlock.
     rocky = answers(base="KLDLOAD_DISTRO=rocky\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=h\n")
-    assert holds not in by_path(service_files(rocky, FACTS))
+    dnf_script = by_path(service_files(rocky, FACTS))[holds].content
+    assert "dnf -q -y versionlock add" in dnf_script and "apt-mark" not in dnf_script
+    # A distribution no backend serves holds nothing: no script for it.
+    rhel = answers(base="KLDLOAD_DISTRO=rhel\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=h\n")
+    assert holds not in by_path(service_files(rhel, FACTS))
     assert holds not in by_path(service_files(answers(), FACTS, holds=()))
-    assert [f.path for f in manifest_files(rocky, FACTS)] == [
+    assert [f.path for f in manifest_files(rhel, FACTS)] == [
         "etc/kldload/install-manifest.env", "etc/kldload/held-packages"]
 
 
