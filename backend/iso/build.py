@@ -141,10 +141,8 @@ class IsoBuild:
                      f"ZFS {kernel.zfs_version}")
         lines = [s.line() for s in sources]
         with self.step("zfs-module") as cached:
-            zfs_inputs = {"suite": self.o.suite, "sources": lines, "kernel": asdict(kernel),
-                          "code": code_digest("zfsmod.py", "chroot.py")}
-            zfs_entry, built = self.cache.ensure(
-                "zfs-module", zfs_inputs, lambda out: self._zfs(out, sources, kernel))
+            zfs_entry, built = ensure_zfs_module(self.cache, sources, kernel, self.runner,
+                                                 self.say)
             cached[0] = not built
             module_deb = next(zfs_entry.glob("*.deb"))
         with self.step("live-base") as cached:
@@ -204,11 +202,6 @@ class IsoBuild:
             "cmdline": list(self.o.extra_cmdline),
             "code": code_digest("boot.py", "pxe.py", "build.py"),
         }
-
-    def _zfs(self, out: Path, sources: list[Source], kernel: KernelInfo) -> None:
-        self.say(f"zfs-module: DKMS builds zfs {kernel.zfs_upstream} for {kernel.kver} "
-                 "in a chroot (a few minutes)")
-        build_module(out, sources, kernel, self.runner)
 
     def _base(self, out: Path, sources: list[Source], kernel: KernelInfo,
               module_deb: Path) -> None:
@@ -346,6 +339,25 @@ class IsoBuild:
                        kernel=info["kver"], zfs=info["zfs"], packages=info["packages"],
                        darksite_packages=info["darksite_packages"],
                        kldload_tui=info["kldload_tui"], pxe=written)
+
+
+def zfs_module_inputs(sources: list[Source], kernel: KernelInfo) -> dict[str, object]:
+    """The key of a zfs-module entry: what the DKMS build depends on."""
+    return {"suite": sources[0].suite, "sources": [s.line() for s in sources],
+            "kernel": asdict(kernel), "code": code_digest("zfsmod.py", "chroot.py")}
+
+
+def ensure_zfs_module(cache: BuildCache, sources: list[Source], kernel: KernelInfo,
+                      runner: Runner, say: Say) -> tuple[Path, bool]:
+    """The cache entry holding `zfs-modules-<kver>`, built by DKMS when missing:
+    (entry, built). The e2e harness's stand-in live system takes its module from
+    here too, so one DKMS build serves both."""
+    def build(out: Path) -> None:
+        say(f"zfs-module: DKMS builds zfs {kernel.zfs_upstream} for {kernel.kver} "
+            "in a chroot (a few minutes)")
+        build_module(out, sources, kernel, runner)
+
+    return cache.ensure("zfs-module", zfs_module_inputs(sources, kernel), build)
 
 
 def build_iso(options: IsoOptions, say: Say) -> Summary:

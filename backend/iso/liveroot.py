@@ -48,6 +48,8 @@ LIVE_FILES: tuple[tuple[str, str, int], ...] = (
     ("kldload-webui.service", "etc/systemd/system/kldload-webui.service", 0o644),
     ("20-kldload-dhcp.network", "etc/systemd/network/20-kldload-dhcp.network", 0o644),
     ("sshd-kldload-live.conf", "etc/ssh/sshd_config.d/kldload-live.conf", 0o644),
+    # Keeps systemd's start-job lines from overwriting the install on the consoles.
+    ("system-kldload-live.conf", "etc/systemd/system.conf.d/kldload-live.conf", 0o644),
 )
 
 

@@ -3,9 +3,10 @@
 Each layout is what a user would put on a seed: the distribution from the darksite,
 by-id disk names (the live guest's virtio serials), an SSH key, and two documented
 options chosen for emulation: ``KLDLOAD_INITRAMFS_MODULES=dep`` (only this machine's
-drivers: the initramfs is built in a fraction of the time, docs/answers.md) and
-``KLDLOAD_FINISH_ACTION=none`` (the live stand-in powers the guest off itself, after
-it has printed the exit status and saved the logs).
+drivers: the initramfs is built in a fraction of the time, docs/answers.md), and the
+finish action: ``poweroff`` from the live ISO, as on a machine; ``none`` from the live
+stand-in, which powers the guest off itself after it has printed the exit status and
+saved the logs.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def by_id(serial: str) -> str:
     return f"/dev/disk/by-id/virtio-{serial}"
 
 
-def answers_text(spec: InstallSpec, suite: str) -> str:
+def answers_text(spec: InstallSpec, suite: str, finish: str = "none") -> str:
     """The answers.env of a layout (parsed by the product, never executed)."""
     disks = [by_id(s) for s in spec.serials]
     root = by_id("not-attached") if spec.missing_disk else disks[0]
@@ -81,7 +82,7 @@ def answers_text(spec: InstallSpec, suite: str) -> str:
         f"KLDLOAD_PROFILE={spec.profile}",
         f'KLDLOAD_SSH_PUBKEY="{SSH_KEY}"',
         f"KLDLOAD_INITRAMFS_MODULES={spec.initramfs_modules}",
-        "KLDLOAD_FINISH_ACTION=none",
+        f"KLDLOAD_FINISH_ACTION={finish}",
     ]
     if spec.topology != "single":
         lines += [f"KLDLOAD_ZFS_TOPOLOGY={spec.topology}",
@@ -94,10 +95,11 @@ def answers_text(spec: InstallSpec, suite: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_seed(spec: InstallSpec, suite: str, run_dir: Path, log: Path) -> Path:
+def make_seed(spec: InstallSpec, suite: str, run_dir: Path, log: Path,
+              finish: str = "none") -> Path:
     """answers.env and the seed image made from it by the product's own command."""
     answers = run_dir / f"{spec.name}-answers.env"
-    answers.write_text(answers_text(spec, suite))
+    answers.write_text(answers_text(spec, suite, finish))
     answers.chmod(0o600)
     image = run_dir / f"{spec.name}-seed.{'iso' if spec.iso_seed else 'img'}"
     argv = [str(cache.REPO / ".venv/bin/kldload-tui"), "seed", "make", "--answers", str(answers),

@@ -49,7 +49,7 @@ from tests.e2e.bootsteps import (
     note,
     on_esp,
 )
-from tests.e2e.installs import install_in_guest, live_firmware, target_disk
+from tests.e2e.installs import finish_action, install_in_guest, live_firmware, target_disk
 from tests.e2e.qemu import Disk, Firmware
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ BOOT_SPECS: dict[str, InstallSpec] = {spec.name: spec for spec in (
 def install(ctx: Run, result: Result, spec: InstallSpec) -> tuple[list[Disk], Firmware | None]:
     """Install `spec` onto new blank disks; (the disks, the live system's firmware: the
     OVMF whose NVRAM got the boot entries, or None for SeaBIOS)."""
-    seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
+    seed = make_seed(spec, ctx.suite, ctx.run_dir, ctx.log, finish_action(ctx.live))
     firmware = live_firmware(ctx, spec)
     targets = [target_disk(ctx, spec, serial) for serial in spec.serials]
     outcome = install_in_guest(ctx, result, spec, targets, seed, firmware)
@@ -195,7 +195,7 @@ def esp_sync(ctx: Run, result: Result) -> None:
     with booted(ctx, result, spec, "both", targets, nvram, BOOTLOADER_ID,
                 firstboot=True) as guest:
         with result.step("both-checks"):
-            result.checks += check_system(guest, spec, False, ctx.darksite.suite)
+            result.checks += check_system(guest, spec, False, ctx.suite)
             check_disks(guest, serials)
             check_esps_unmounted(guest)
             result.checks.append("disks-and-esps")
@@ -272,7 +272,7 @@ def bios(ctx: Run, result: Result) -> None:
         raise CheckFailed("the bios layout's live system must run on SeaBIOS")
     with booted(ctx, result, spec, "seabios", targets, None, None, firstboot=True) as guest, \
             result.step("seabios-checks"):
-        result.checks += check_system(guest, spec, False, ctx.darksite.suite)
+        result.checks += check_system(guest, spec, False, ctx.suite)
         check_root(guest, uefi=False)
         cmdline = ok(guest, "cat /proc/cmdline")
         if "BOOT_IMAGE=" not in cmdline:  # GRUB's linux command puts it first

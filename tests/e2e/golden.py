@@ -478,11 +478,11 @@ def golden(ctx: Run, result: Result) -> None:
         return
     export, fingerprint = _export_disk(ctx)
     spec = golden_spec(fingerprint)
-    seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
+    seed = make_seed(spec, ctx.suite, ctx.run_dir, ctx.log)
     firmware = live_firmware(ctx, spec)
     targets = [target_disk(ctx, spec, serial) for serial in spec.serials]
     outcome = install_in_guest(ctx, result, spec, targets, seed, firmware, extra=[export],
-                               cmdline=["kldload.e2e=golden"])
+                               cmdline=["kldload.e2e=golden"], live="standin")
     result.guest_seconds = outcome.guest_seconds
     if outcome.rc != 0:
         raise CheckFailed(f"the install exited {outcome.rc}: {outcome.failed or 'see console'}")

@@ -1,6 +1,7 @@
 """Install layouts: a seed made by ``kldload-tui seed make``, blank virtual disks, the
-live stand-in installing through the real engine from the darksite, then the
-installed disks booted alone under OVMF and checked (bootcheck.py).
+product's live ISO (or, with ``--live standin``, the live stand-in) installing through
+the real engine from its darksite, then the installed disks booted alone under OVMF
+and checked (bootcheck.py).
 
 The failure layout names a disk that does not exist: the guest must say so on
 the console, exit non-zero, and leave every disk as it was (all zeros, no
@@ -24,7 +25,16 @@ from tests.e2e.bootcheck import (
     log_in,
     power_off,
 )
-from tests.e2e.install import InstallRun, extract_logs, follow, io_disk
+from tests.e2e.install import (
+    ISO_ENDS,
+    ISO_START,
+    InstallRun,
+    extract_logs,
+    follow,
+    io_disk,
+    save_logs_from_shell,
+)
+from tests.e2e.iso import ROOT_PROMPT, SERIAL_ENTRY, cd_guest, choose_entry
 from tests.e2e.qemu import Disk, Firmware, Guest, blank
 from tests.e2e.sh import run
 
@@ -32,6 +42,9 @@ if TYPE_CHECKING:
     from tests.e2e.layouts import Result, Run
 
 BOOT_TIMEOUT = 300.0
+# From GRUB's menu to the live ISO's autoinstall: live-boot finds the medium and
+# mounts the squashfs, then systemd starts (about 100 s alone under emulation).
+ISO_BOOT_TIMEOUT = 600.0
 # Sparse, so free on the host; above the installer's minimum for the server
 # profile (16 GiB, backend/machine/disks.py).
 TARGET_SIZE = "20G"
@@ -81,19 +94,65 @@ def target_disk(ctx: Run, spec: InstallSpec, serial: str) -> Disk:
 
 
 def live_firmware(ctx: Run, spec: InstallSpec) -> Firmware | None:
-    """The live stand-in's firmware for `spec`: OVMF with the layout's own NVRAM (the
+    """The live system's firmware for `spec`: OVMF with the layout's own NVRAM (the
     installed disks later boot with the same one), or None for SeaBIOS."""
     if spec.live_firmware == "bios":
         return None
     return Firmware.uefi(ctx.run_dir, f"{spec.name}-ovmf-vars.fd")
 
 
+def finish_action(live: str) -> str:
+    """The answers' KLDLOAD_FINISH_ACTION for an install from `live`: from the ISO the
+    engine powers the machine off, as on a server; the stand-in does it itself."""
+    return "poweroff" if live == "iso" else "none"
+
+
 def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
                      seed: Path, firmware: Firmware | None, *, extra: Sequence[Disk] = (),
-                     cmdline: Sequence[str] = ()) -> InstallRun:
-    """Boot the live stand-in with the seed and the targets; follow the install.
-    `firmware`: OVMF, or None for QEMU's default SeaBIOS. `extra`: more disks;
-    `cmdline`: more kernel options (liveconf's modes)."""
+                     cmdline: Sequence[str] = (), live: str | None = None) -> InstallRun:
+    """Boot the live system (`live`, default the run's) with the seed and the targets;
+    follow the install. `firmware`: OVMF, or None for QEMU's default SeaBIOS.
+    `extra`: more disks; `cmdline`: more kernel options (the stand-in's modes)."""
+    if (live or ctx.live) == "iso":
+        if cmdline:
+            raise ValueError(f"kernel options {list(cmdline)} are the stand-in's modes")
+        return _install_from_iso(ctx, result, spec, [*targets, *extra], seed, firmware)
+    return _install_from_standin(ctx, result, spec, targets, seed, firmware, extra, cmdline)
+
+
+def _install_from_iso(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+                      seed: Path, firmware: Firmware | None) -> InstallRun:
+    """The ISO as a CD, its serial entry: the autoinstall finds the seed and installs
+    from the medium's darksite; the answers' finish action powers off. A failed
+    install leaves a root shell: the logs go onto the exchange disk from there."""
+    io = io_disk(ctx.run_dir, spec.name, ctx.log)
+    disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), io]
+    with cd_guest(f"{spec.name}-install", ctx.run_dir, ctx.need_iso(), disks,
+                  firmware) as guest:
+        try:
+            with result.step("live-boot"):
+                choose_entry(guest, SERIAL_ENTRY)
+                started = float(guest.expect(ISO_START, ISO_BOOT_TIMEOUT,
+                                             "the autoinstall's start").group(1))
+            with result.step("install"):
+                outcome = follow(guest, started, ISO_ENDS)
+            result.phases = outcome.phases
+            if outcome.rc == 0:
+                with result.step("live-poweroff"):
+                    guest.wait_exit(300)
+            else:
+                with result.step("save-logs"):
+                    save_logs_from_shell(guest, ROOT_PROMPT)
+        finally:
+            result.console_tail = guest.tail()
+    if outcome.rc != 0:
+        extract_logs(io.path, ctx.run_dir / f"{spec.name}-logs")
+    return outcome
+
+
+def _install_from_standin(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+                          seed: Path, firmware: Firmware | None, extra: Sequence[Disk],
+                          cmdline: Sequence[str]) -> InstallRun:
     from tests.e2e.layouts import live_guest
 
     io = io_disk(ctx.run_dir, spec.name, ctx.log)
@@ -144,7 +203,7 @@ def _boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[D
             with result.step("login"):
                 expired = log_in(guest, spec)
             with result.step("checks"):
-                result.checks = check_system(guest, spec, expired, ctx.darksite.suite)
+                result.checks = check_system(guest, spec, expired, ctx.suite)
             with result.step("target-poweroff"):
                 power_off(guest)
         finally:
@@ -155,7 +214,7 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
     """The layout function for one spec."""
 
     def layout(ctx: Run, result: Result) -> None:
-        seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
+        seed = make_seed(spec, ctx.suite, ctx.run_dir, ctx.log, finish_action(ctx.live))
         seed_sha = sha256_file(seed)
         # One machine: the NVRAM the installer writes its boot entry into is the
         # one the installed disks then boot with.

@@ -1,9 +1,11 @@
 """The e2e layouts. Each boots guests and returns a Result with per-step timings.
 
-``smoke`` checks what every install layout stands on: the live environment boots and
-its autoinstall unit runs a command on the console, ZFS loads from the prebuilt
-modules, a pool can be made on a blank virtual disk, the darksite disk is mounted
-and apt resolves the target's packages from it, and kldload-tui runs.
+``smoke`` checks what every install layout stands on: the live system boots (the
+product's ISO through GRUB's serial entry and a root login with the one-time
+password it shows; or the stand-in, whose autoinstall unit runs a command on the
+console), ZFS loads from the prebuilt modules, a pool can be made on a blank virtual
+disk, the darksite is mounted and apt resolves the target's packages from it, and
+kldload-tui runs.
 ``firmware`` checks that OVMF (the UEFI boot check of installed disks) starts here.
 The install layouts (``single``, ``mirror``, ``raidz1``, ``encrypted`` and the
 failure case ``missing-disk``) are in installs.py; the boot layouts (``mirror-degraded``,
@@ -21,26 +23,65 @@ from pathlib import Path
 
 from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
-from tests.e2e.darksite import GUEST_PATH, Darksite
+from tests.e2e.darksite import GUEST_PATH
 from tests.e2e.golden import golden
-from tests.e2e.installs import BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_layout
-from tests.e2e.live import Live
+from tests.e2e.installs import BOOT_TIMEOUT, ISO_BOOT_TIMEOUT, SPECS, TARGET_SIZE, install_layout
+from tests.e2e.iso import (
+    LOGIN_ENTRY,
+    MEDIUM_DARKSITE,
+    LiveIso,
+    cd_guest,
+    choose_entry,
+    log_in_with_one_time_password,
+)
+from tests.e2e.live import StandIn
 from tests.e2e.overhead import overhead
 from tests.e2e.packages import TARGET_PACKAGES
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
 from tests.e2e.sh import CommandFailed
 
 COMMAND_TIMEOUT = 180.0
+LIVE_KINDS = ("iso", "standin")
+# Their kernel-command-line modes (liveconf.py) exist only in the stand-in.
+STANDIN_ONLY = ("golden", "overhead")
+NEEDS_NO_LIVE = ("firmware",)
+
+
+def live_needed(layout: str, live: str) -> str | None:
+    """What `layout` boots when the install layouts boot `live`: iso, standin or nothing."""
+    if layout in NEEDS_NO_LIVE:
+        return None
+    return "standin" if layout in STANDIN_ONLY else live
 
 
 @dataclass
 class Run:
-    """What a layout gets: built artefacts and a run directory for logs and disks."""
+    """What a layout gets: built artefacts and a run directory for logs and disks.
+    `live` is what the install layouts boot ("iso" or "standin"); only what the
+    chosen layouts need is built."""
 
-    darksite: Darksite
-    live: Live
     run_dir: Path
     log: Path
+    live: str = "iso"
+    iso: LiveIso | None = None
+    standin: StandIn | None = None
+
+    def need_iso(self) -> LiveIso:
+        if self.iso is None:
+            raise CheckFailed("the live ISO was not built for this run")
+        return self.iso
+
+    def need_standin(self) -> StandIn:
+        if self.standin is None:
+            raise CheckFailed("the live stand-in was not built for this run")
+        return self.standin
+
+    @property
+    def suite(self) -> str:
+        """The Debian suite of the live system, and so of the installs."""
+        if self.iso is not None:
+            return self.iso.suite
+        return self.need_standin().darksite.suite
 
 
 @dataclass
@@ -85,17 +126,84 @@ def live_guest(ctx: Run, name: str, extra: list[Disk], *cmdline: str,
     system runs on UEFI with EFI variables, as a live ISO does on a server: the
     installer then writes its EFI boot entry into that NVRAM, and the installed
     disks are later booted with the same one."""
-    root = overlay(ctx.live.rootfs, ctx.run_dir / f"{name}-live.qcow2", ctx.log)
+    standin = ctx.need_standin()
+    root = overlay(standin.live.rootfs, ctx.run_dir / f"{name}-live.qcow2", ctx.log)
     disks = [Disk(root, "kldload-live"), *extra,
-             Disk(ctx.darksite.image, "kldload-darksite", fmt="raw", readonly=True)]
-    return Guest(name, ctx.run_dir, disks=disks, kernel=ctx.live.kernel,
-                 initrd=ctx.live.initrd, append=ctx.live.cmdline(*cmdline), firmware=firmware)
+             Disk(standin.darksite.image, "kldload-darksite", fmt="raw", readonly=True)]
+    return Guest(name, ctx.run_dir, disks=disks, kernel=standin.live.kernel,
+                 initrd=standin.live.initrd, append=standin.live.cmdline(*cmdline),
+                 firmware=firmware)
+
+
+def _zfs_and_pool(guest: Guest, result: Result, module: str, target: Disk) -> None:
+    with result.step("modprobe"):
+        _check(guest, "modprobe zfs && cat /sys/module/zfs/version && "
+               f"modinfo -F filename zfs | grep -c /updates/dkms/ && dpkg -s {module} "
+               "| grep -i '^status'", "install ok installed")
+    with result.step("zpool"):
+        _check(guest, "zpool create -f -o ashift=12 -O mountpoint=none -O compression=lz4 "
+               f"e2esmoke {target.guest_path} && zpool list -H -o name,health e2esmoke",
+               "ONLINE")
+        _check(guest, "zpool export e2esmoke && zpool import -d /dev/disk/by-id "
+               "e2esmoke && zpool destroy e2esmoke")
+
+
+def _apt_resolves_targets(guest: Guest, module: str) -> None:
+    # Resolution of everything an install puts into a target, from the darksite
+    # only, with and without recommends; -s simulates, installing nothing.
+    wanted = f"{' '.join(TARGET_PACKAGES)} {module}"
+    _check(guest, f"apt-get -s -q install {wanted} | grep -c '^Inst' && "
+           f"apt-get -s -q install --no-install-recommends {wanted} | grep -c '^Inst'")
+
+
+def _version_and_poweroff(guest: Guest, result: Result) -> None:
+    with result.step("version"):
+        _check(guest, "kldload-tui --version", "kldload-tui ")
+    with result.step("poweroff"):
+        guest.sendline("systemctl poweroff")
+        guest.wait_exit(120)
 
 
 def smoke(ctx: Run, result: Result) -> None:
-    """Boot the live environment with a blank target and the darksite; check the basics."""
+    """Boot the live system with a blank target; check what every install stands on."""
+    if ctx.live == "iso":
+        _smoke_iso(ctx, result)
+    else:
+        _smoke_standin(ctx, result)
+
+
+def _smoke_iso(ctx: Run, result: Result) -> None:
+    """The ISO as a CD under OVMF, its serial entry without the autoinstall (no seed:
+    the autoinstall would start the TUI); root logs in with the one-time password."""
+    iso = ctx.need_iso()
     target = Disk(blank(ctx.run_dir / "target0.raw", TARGET_SIZE, ctx.log), "target0", fmt="raw")
-    module = ctx.darksite.kernel.module_package
+    firmware = Firmware.uefi(ctx.run_dir, "smoke-ovmf-vars.fd")
+    with cd_guest("smoke", ctx.run_dir, iso, [target], firmware) as guest:
+        try:
+            with result.step("boot"):
+                choose_entry(guest, LOGIN_ENTRY)
+            with result.step("login"):
+                log_in_with_one_time_password(guest, ISO_BOOT_TIMEOUT)
+            _zfs_and_pool(guest, result, iso.module_package, target)
+            with result.step("darksite"):
+                _check(guest, "findmnt -n -o FSTYPE /run/live/medium", "iso9660")
+                # The live root's own sources name the mirror, out of reach here:
+                # only the medium's darksite, as an install uses it.
+                _check(guest, "rm -f /etc/apt/sources.list.d/* && printf '%s\\n' "
+                       f"'deb [trusted=yes] file:{MEDIUM_DARKSITE} {iso.suite} main contrib' "
+                       "> /etc/apt/sources.list && apt-get -q update",
+                       f"file:{MEDIUM_DARKSITE}")
+                _apt_resolves_targets(guest, iso.module_package)
+            _version_and_poweroff(guest, result)
+            result.ok = True
+        finally:
+            result.console_tail = guest.tail()
+
+
+def _smoke_standin(ctx: Run, result: Result) -> None:
+    """The stand-in with the darksite disk; its autoinstall runs kldload-tui --version."""
+    target = Disk(blank(ctx.run_dir / "target0.raw", TARGET_SIZE, ctx.log), "target0", fmt="raw")
+    module = ctx.need_standin().darksite.kernel.module_package
     with live_guest(ctx, "smoke", [target], "kldload.e2e=smoke") as guest:
         try:
             with result.step("boot"):
@@ -107,29 +215,12 @@ def smoke(ctx: Run, result: Result) -> None:
                     raise CheckFailed(f"autoinstall command exited {done.get('rc')}")
             with result.step("login"):
                 guest.login_shell(r"root@kldload-live:~# ", 120)
-            with result.step("modprobe"):
-                _check(guest, "modprobe zfs && cat /sys/module/zfs/version && "
-                       f"modinfo -F filename zfs | grep -c /updates/dkms/ && dpkg -s {module} "
-                       "| grep -i '^status'", "install ok installed")
-            with result.step("zpool"):
-                _check(guest, "zpool create -f -o ashift=12 -O mountpoint=none -O compression=lz4 "
-                       f"e2esmoke {target.guest_path} && zpool list -H -o name,health e2esmoke",
-                       "ONLINE")
-                _check(guest, "zpool export e2esmoke && zpool import -d /dev/disk/by-id "
-                       "e2esmoke && zpool destroy e2esmoke")
+            _zfs_and_pool(guest, result, module, target)
             with result.step("darksite"):
                 _check(guest, f"findmnt -n -o FSTYPE,OPTIONS {GUEST_PATH}", "ext4")
                 _check(guest, "apt-get -q update", "file:/darksite")
-                # Resolution of everything an install puts into a target, from the disk
-                # only, with and without recommends; -s simulates, installing nothing.
-                wanted = f"{' '.join(TARGET_PACKAGES)} {module}"
-                _check(guest, f"apt-get -s -q install {wanted} | grep -c '^Inst' && "
-                       f"apt-get -s -q install --no-install-recommends {wanted} | grep -c '^Inst'")
-            with result.step("version"):
-                _check(guest, "kldload-tui --version", "kldload-tui ")
-            with result.step("poweroff"):
-                guest.sendline("systemctl poweroff")
-                guest.wait_exit(120)
+                _apt_resolves_targets(guest, module)
+            _version_and_poweroff(guest, result)
             result.ok = True
         finally:
             result.console_tail = guest.tail()

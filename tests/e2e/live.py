@@ -1,6 +1,8 @@
-"""The live environment, a stand-in for the live ISO: a Debian root with the kernel,
-prebuilt ZFS modules, the installer's tools and kldload-tui from the working tree,
-booted directly (vmlinuz + initrd + ext4 root on virtio).
+"""The live stand-in: a Debian root with the kernel, prebuilt ZFS modules, the
+installer's tools and kldload-tui from the working tree, booted directly (vmlinuz +
+initrd + ext4 root on virtio). The install layouts boot the product's ISO (iso.py);
+the stand-in stays for the layouts that need its kernel-command-line modes (golden,
+overhead: liveconf.py) and for ``--live standin``.
 
 Two cache levels, so a change to the working tree costs about a minute, not a
 debootstrap: ``live-base`` (livebase.py: the Debian root, built from the darksite) and
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kldload_tui.backend.iso.inputs import TREE_PARTS
 from tests.e2e import cache, livebase
 from tests.e2e.darksite import Darksite
 from tests.e2e.sh import (
@@ -59,6 +62,14 @@ class Live:
                          *extra])
 
 
+@dataclass(frozen=True)
+class StandIn:
+    """The stand-in live system and the darksite it was built from and boots with."""
+
+    darksite: Darksite
+    live: Live
+
+
 def ensure_wheels(python: str, log: Path) -> tuple[Path, bool]:
     """kldload-tui's dependencies as wheels for the guest's Python (from PyPI, once),
     with its build requirements, so rebuilding the project's wheel needs no network."""
@@ -88,7 +99,7 @@ def build_project_wheel(dest: Path, wheels: Path, log: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix="kldload-wheel-") as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        for part in (*cache.TREE_PARTS, "README.md"):
+        for part in (*TREE_PARTS, "README.md"):
             origin = cache.REPO / part
             if origin.is_dir():
                 shutil.copytree(origin, src / part,

@@ -1,5 +1,6 @@
-"""``tests/e2e/run``: build (or reuse) the darksite and live environment, run layouts,
-print one verdict line per layout with step timings."""
+"""``tests/e2e/run``: build (or reuse) what the layouts boot (the product's live ISO;
+the stand-in and its darksite for golden, overhead and ``--live standin``), run the
+layouts, print one verdict line per layout with step timings."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+from kldload_tui.backend.engine.runner import CommandError
 from tests.e2e import cache
 from tests.e2e.darksite import ensure_darksite
-from tests.e2e.layouts import ALL, LAYOUTS, Result, Run, run_layout
-from tests.e2e.live import ensure_live
+from tests.e2e.iso import ensure_iso
+from tests.e2e.layouts import ALL, LAYOUTS, LIVE_KINDS, Result, Run, live_needed, run_layout
+from tests.e2e.live import StandIn, ensure_live
 from tests.e2e.sh import safe_rmtree, say
 
 KEEP_RUNS = 6
@@ -29,6 +32,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                         help="keep the run's disks even when it passes")
     parser.add_argument("--build-only", action="store_true",
                         help="build or reuse the artefacts, boot nothing")
+    parser.add_argument("--live", choices=LIVE_KINDS, default="iso",
+                        help="what the install layouts and smoke boot: the product's ISO "
+                             "(default) or the harness's stand-in; golden and overhead "
+                             "always boot the stand-in")
     return parser.parse_args(argv)
 
 
@@ -68,17 +75,29 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = _run_dir("all" if "all" in asked else "-".join(names[:3]))
     log = run_dir / "build.log"
     say(f"run directory {run_dir}")
+    ctx = Run(run_dir, log, live=args.live)
+    needed = {live_needed(name, args.live) for name in names}
     builds: dict[str, float] = {}
     try:
-        started = time.monotonic()
-        darksite, darksite_built = ensure_darksite(log)
-        builds["build:darksite"] = time.monotonic() - started
-        started = time.monotonic()
-        live, live_built = ensure_live(darksite, log)
-        builds["build:live"] = time.monotonic() - started
-        built = {"darksite": darksite_built, **live_built}
-        say("built: " + (", ".join(k for k, v in built.items() if v) or "nothing (all cached)"))
-    except RuntimeError as err:  # CommandFailed carries the command and its output's tail
+        built: list[str] = []
+        if "iso" in needed:
+            started = time.monotonic()
+            say("iso: kldload-tui iso build (its own log: iso/build.log in the run directory)")
+            ctx.iso = ensure_iso(run_dir, log)
+            builds["build:iso"] = time.monotonic() - started
+            built += [f"iso:{step}" for step in ctx.iso.built_steps()]
+            say("iso: " + " ".join(f"{k}={v:.0f}s" for k, v in ctx.iso.step_seconds().items()))
+        if "standin" in needed:
+            started = time.monotonic()
+            darksite, darksite_built = ensure_darksite(log)
+            builds["build:darksite"] = time.monotonic() - started
+            started = time.monotonic()
+            live, live_built = ensure_live(darksite, log)
+            builds["build:live"] = time.monotonic() - started
+            ctx.standin = StandIn(darksite, live)
+            built += [k for k, v in {"darksite": darksite_built, **live_built}.items() if v]
+        say("built: " + (", ".join(built) or "nothing (all cached)"))
+    except (RuntimeError, CommandError) as err:  # both carry the command and its output
         print(f"e2e build FAIL: {err}\nfull log: {log}", file=sys.stderr)
         return 1
     if args.build_only:
@@ -88,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         started = time.monotonic()
         say(f"layout {name}: starting")
-        result = run_layout(name, Run(darksite, live, run_dir, log))
+        result = run_layout(name, ctx)
         print(_line(result, time.monotonic() - started + sum(builds.values()), builds), flush=True)
         for line in result.report:
             print(f"e2e {name} {line}", flush=True)

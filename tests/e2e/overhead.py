@@ -68,13 +68,14 @@ def overhead(ctx: Run, result: Result) -> None:
     from tests.e2e.layouts import live_guest
 
     spec = SPECS["single"]
-    seed = make_seed(spec, ctx.darksite.suite, ctx.run_dir, ctx.log)
+    seed = make_seed(spec, ctx.suite, ctx.run_dir, ctx.log)
     product_targets = [Disk(blank(ctx.run_dir / f"product-{s}.raw", TARGET_SIZE, ctx.log), s,
                             fmt="raw") for s in spec.serials]
     # Both guests boot the live system through OVMF, as the install layouts do: the
     # bootloader phase writes an EFI boot entry, which needs EFI variables.
     product = install_in_guest(ctx, result, spec, product_targets, seed,
-                       Firmware.uefi(ctx.run_dir, "overhead-product-vars.fd"))
+                               Firmware.uefi(ctx.run_dir, "overhead-product-vars.fd"),
+                               live="standin")
     if product.rc != 0:
         raise CheckFailed(f"the product's install exited {product.rc}: {product.failed}")
     log = ctx.run_dir / f"{spec.name}-logs/var/log/kldload/install.log"

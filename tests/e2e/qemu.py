@@ -85,6 +85,8 @@ class Guest:
     initrd: Path | None = None
     append: str = ""
     firmware: Firmware | None = None
+    # An ISO in a CD drive, booted first (bootindex 0): the product's live medium.
+    cdrom: Path | None = None
     # A NIC on QEMU's user network with restrict=on: DHCP from QEMU, no way out.
     # Installed systems get one (a server has a NIC; networkd waits for it), the
     # live guest none (installs need no network).
@@ -115,6 +117,11 @@ class Guest:
             argv += ["-initrd", str(self.initrd)]
         if self.append:
             argv += ["-append", self.append]
+        if self.cdrom:
+            # q35's own AHCI controller; the firmware boots the CD before any disk.
+            argv += ["-drive", f"file={self.cdrom},format=raw,if=none,id=cd,media=cdrom,"
+                               "readonly=on",
+                     "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0"]
         for i, disk in enumerate(self.disks):
             ro = ",readonly=on" if disk.readonly else ""
             argv += ["-drive", f"file={disk.path},format={disk.fmt},if=none,id=d{i},"
@@ -179,6 +186,10 @@ class Guest:
         fields = dict(f.split("=", 1) for f in match.group(1).split())
         fields["epoch"] = match.group(2)
         return fields
+
+    def send(self, text: str) -> None:
+        """Type keys at the console, no Enter (a GRUB menu's hotkey)."""
+        self._require().send(text)
 
     def sendline(self, text: str) -> None:
         """Type a line at the console."""

@@ -19,11 +19,14 @@ ALL_SPECS = {**SPECS, **BOOT_SPECS,
              "golden": golden_spec("SHA256:Ag8lryHgrJzj/iqJSLcFN0zMMrqdZMRN58cYNJRdmQE")}
 
 
+@pytest.mark.parametrize("finish", ["poweroff", "none"])  # the live ISO's, the stand-in's
 @pytest.mark.parametrize("spec", ALL_SPECS.values(), ids=list(ALL_SPECS))
-def test_layout_answers_parse(spec: InstallSpec) -> None:
-    parsed = parse_answers(answers_text(spec, "bookworm"), source=f"{spec.name}-answers.env")
+def test_layout_answers_parse(spec: InstallSpec, finish: str) -> None:
+    parsed = parse_answers(answers_text(spec, "bookworm", finish),
+                           source=f"{spec.name}-answers.env")
     assert [p.render() for p in parsed.errors] == []
     assert parsed.answers is not None
+    assert parsed.answers.finish_action.value == finish
     disks = [parsed.answers.disk, *parsed.answers.zfs_data_disks]
     if spec.missing_disk:
         assert disks == [by_id("not-attached")]

@@ -5,6 +5,7 @@ Nothing here executes a command: the RecordingRunner keeps the plan.
 
 from __future__ import annotations
 
+import configparser
 import json
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from kldload_tui.backend.answers.model import Profile
 from kldload_tui.backend.engine.runner import RecordingRunner
-from kldload_tui.backend.iso import boot, livessh, pxe, tools
+from kldload_tui.backend.iso import boot, liveroot, livessh, pxe, tools
 from kldload_tui.backend.iso.aptsrc import (
     KernelInfo,
     PrivateApt,
@@ -371,3 +372,24 @@ def test_the_darksite_is_checked_with_debootstrap(tmp_path: Path):
     argv = debootstrap_check_argv("bookworm", tmp_path / "check", tmp_path / "repo")
     assert argv[:2] == ["debootstrap", "--print-debs"]
     assert argv[-3:] == ["bookworm", str(tmp_path / "check"), f"file://{tmp_path}/repo"]
+
+
+# -- the live root's own files ----------------------------------------------------
+
+def test_systemd_shows_only_errors_on_the_live_consoles(tmp_path: Path):
+    # The install's lines on the serial console were overwritten by systemd's
+    # "A start job is running for kldload-autoinstall.service" while it ran.
+    (tmp_path / "etc/systemd/system").mkdir(parents=True)
+    (tmp_path / "etc/ssh").mkdir()
+    runner = RecordingRunner()
+    liveroot.configure(tmp_path, runner, "kldload-tui 0 bookworm")
+    written = {s.path: s for s in runner.plan if s.kind == "write"}
+    dropin = written[str(tmp_path / "etc/systemd/system.conf.d/kldload-live.conf")]
+    assert dropin.mode == 0o644
+    parser = configparser.ConfigParser()
+    parser.read_string(dropin.content or "")
+    assert dict(parser["Manager"]) == {"showstatus": "error"}
+    assert "ShowStatus=error" in (dropin.content or "").splitlines()  # systemd minds case
+    # A kernel parameter would override the file: no menu entry sets one.
+    for entry in boot.menu_entries():
+        assert not any(p.startswith("systemd.show_status") for p in entry.params)
