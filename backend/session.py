@@ -22,6 +22,7 @@ from kldload_tui.backend.answers.file import env_text, parse_answers
 from kldload_tui.backend.answers.model import REQUIRED_KEYS, Answers, env_key, field_for_key
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.validators import FieldProblem
+from kldload_tui.backend.distros import medium_defaults
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify_machine
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.problems import Problem, Severity
@@ -164,7 +165,8 @@ class Session:
 
     def __init__(self, machine: Machine, prefill: Prefill | None = None, *, demo: bool = False,
                  dry_run: bool = False, log_path: Path | None = None,
-                 described: bool = True, remote: RemoteAccess | None = None) -> None:
+                 described: bool = True, remote: RemoteAccess | None = None,
+                 darksite: Path | None = None) -> None:
         self.machine = machine
         # Set when this session runs under `kldload-tui serve`: the welcome screen
         # says how to connect (issue #15: the token is shown there as on the console).
@@ -175,7 +177,10 @@ class Session:
         self.demo = demo
         self.dry_run = dry_run or demo
         self.log_path = log_path
-        self.values: dict[str, Any] = {**defaults(), **self.prefill.values}
+        # `darksite`: the live medium's; what installs from it offline is preselected
+        # (an ISO built for bookworm offers bookworm), and a prefill still wins.
+        self.values: dict[str, Any] = {**defaults(), **medium_defaults(darksite),
+                                       **self.prefill.values}
         # The operator typed the names of the disks that hold data (review screen).
         self.consent_to_wipe = False
         self.saved_to: Path | None = None

@@ -15,49 +15,36 @@ Run from the repository root: `python -m benchmarks.serve_browser [N]`.
 
 from __future__ import annotations
 
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.serve_process import serve
 from tests.integration.chromium import Chromium
 
-EXE = Path(sys.executable).parent / "kldload-tui"
 WELCOME_END = "Press Enter (or ctrl+n) to start"
 
 
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
-    proc = subprocess.Popen([str(EXE), "serve", "--dry-run", "--machine",
-                             "server-3nvme-usb-seed", "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     firsts, welcomes = [], []
-    try:
-        assert proc.stdout is not None
-        listen, token_line = proc.stdout.readline(), proc.stdout.readline()
-        port = re.search(r"http://127\.0\.0\.1:(\d+)/", listen)
-        token = re.search(r"token (\S+) ", token_line)
-        assert port and token, (listen, token_line)
-        url = f"http://127.0.0.1:{port.group(1)}/?token={token.group(1)}"
-        with tempfile.TemporaryDirectory() as profile, Chromium(Path(profile)) as page:
-            for _ in range(runs):
-                page.call("Page.navigate", url="about:blank")
-                time.sleep(1)  # the previous session's process quits
-                start = time.perf_counter()
-                page.call("Page.navigate", url=url)
-                while not page.evaluate("document.body !== null && "
-                                        "document.body.classList.contains('-first-byte')"):
-                    time.sleep(0.01)
-                firsts.append(time.perf_counter() - start)
-                while WELCOME_END not in (page.terminal_text() or ""):
-                    pass
-                welcomes.append(time.perf_counter() - start)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    with serve() as served, tempfile.TemporaryDirectory() as profile, \
+            Chromium(Path(profile)) as page:
+        url = f"http://127.0.0.1:{served.port}/?token={served.token}"
+        for _ in range(runs):
+            page.call("Page.navigate", url="about:blank")
+            time.sleep(1)  # the previous session's process quits
+            start = time.perf_counter()
+            page.call("Page.navigate", url=url)
+            while not page.evaluate("document.body !== null && "
+                                    "document.body.classList.contains('-first-byte')"):
+                time.sleep(0.01)
+            firsts.append(time.perf_counter() - start)
+            while WELCOME_END not in (page.terminal_text() or ""):
+                pass
+            welcomes.append(time.perf_counter() - start)
     print(f"serve, the TUI in headless Chromium, median of {runs} loads:")
     print(f"  request -> first frame:     {statistics.median(firsts) * 1000:.0f} ms "
           f"(runs: {', '.join(f'{t * 1000:.0f}' for t in firsts)})")

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from websockets.asyncio.client import connect
 
-EXE = Path(sys.executable).parent / "kldload-tui"
+from benchmarks.serve_process import serve
+
 CLIENTS = 50
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILN0whhzPJXkgKWfGjtQmn1pIoK0FhWBWGYIxKOdPqX9 user@host"
 INSTALL = {"action": "install", "distro": "debian", "disk": "/dev/nvme0n1",
@@ -85,21 +84,10 @@ def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     rates, rsses, firsts = [], [], []
     for _ in range(runs):
-        proc = subprocess.Popen([str(EXE), "serve", "--dry-run", "--machine",
-                                 "server-3nvme-usb-seed", "--port", "0"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        try:
-            assert proc.stdout is not None
-            listen, token_line = proc.stdout.readline(), proc.stdout.readline()
-            port = re.search(r":(\d+)/ws", listen)
-            token = re.search(r"token (\S+) ", token_line)
-            assert port and token, (listen, token_line)
-            url = f"ws://127.0.0.1:{port.group(1)}/ws"
-            headers = {"Authorization": f"Bearer {token.group(1)}"}
-            rate, rss, first = asyncio.run(one_run(url, headers, proc.pid))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+        with serve() as served:
+            url = f"ws://127.0.0.1:{served.port}/ws"
+            headers = {"Authorization": f"Bearer {served.token}"}
+            rate, rss, first = asyncio.run(one_run(url, headers, served.proc.pid))
         rates.append(rate)
         rsses.append(rss)
         firsts.append(first)

@@ -19,6 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from kldload_tui import exitcodes
 from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.engine.live_medium import darksite_path
 from kldload_tui.backend.machine.model import Machine
 from kldload_tui.backend.session import Prefill, RemoteAccess, Session
 from kldload_tui.screens.base import StepScreen
@@ -182,8 +183,10 @@ def build_app(*, machine: Machine, answers: Answers | Prefill | None = None, dem
     screen says how to connect.
     """
     prefill = Prefill.from_answers(answers) if isinstance(answers, Answers) else answers
+    # A described machine is not this one: this medium's darksite says nothing about it.
     session = Session(machine, prefill, demo=demo, dry_run=dry_run, log_path=log_path,
-                      described=described, remote=remote)
+                      described=described, remote=remote,
+                      darksite=None if described else darksite_path())
     app = KldloadApp(session, ascii_borders=ascii_borders, cursor_blink=cursor_blink)
     if not animations:
         app.animation_level = "none"

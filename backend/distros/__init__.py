@@ -19,7 +19,8 @@ import importlib
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kldload_tui.backend.answers.model import Answers, Distro
 
@@ -45,6 +46,12 @@ class DistroBackend(ABC):
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
+
+    @classmethod
+    def medium_defaults(cls, darksite: Path) -> dict[str, Any]:
+        """Answers to preselect when the live medium carries `darksite`: the choices
+        of this distribution that install from it without a network. None here."""
+        return {}
 
     @abstractmethod
     def host_tools(self, ctx: InstallContext) -> list[str]:
@@ -107,6 +114,13 @@ class DistroBackend(ABC):
         kldload-package-holds.service, and that unit. The mechanism is the package
         manager's, so it is the backend's; the default holds nothing."""
         return []
+
+    @abstractmethod
+    def check_sources(self, ctx: InstallContext) -> None:
+        """The repository the bootstrap will read serves the answers' release: the
+        live medium's darksite, or a mirror that answers now. Raise `InstallError`
+        naming what was tried and how to fix it. Called in preflight, before any
+        write, on real runs only: a failed bootstrap would leave wiped disks."""
 
     def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
         """Each of `names` (KLDLOAD_EXTRA_PACKAGES) is exactly one package of the
@@ -180,6 +194,9 @@ class UnsupportedDistro(DistroBackend):
         self._refuse()
         return []
 
+    def check_sources(self, ctx: InstallContext) -> None:
+        self._refuse()
+
     def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
         self._refuse()
 
@@ -206,6 +223,16 @@ def backend_classes() -> dict[Distro, type[DistroBackend]]:
                     raise RuntimeError(f"KLDLOAD_DISTRO={distro.value} is served by both "
                                        f"{other.__module__}.{other.__qualname__} and "
                                        f"{cls.__module__}.{cls.__qualname__}")
+    return found
+
+
+def medium_defaults(darksite: Path | None) -> dict[str, Any]:
+    """Every backend's preselections for the live medium's darksite (none without one)."""
+    if darksite is None:
+        return {}
+    found: dict[str, Any] = {}
+    for cls in dict.fromkeys(backend_classes().values()):
+        found.update(cls.medium_defaults(darksite))
     return found
 
 

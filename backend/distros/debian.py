@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -105,6 +105,16 @@ INDEX_MAX_BYTES = 512 * 2**20
 # apt's order of preference; a mirror need not carry all three.
 INDEX_SUFFIXES = (".xz", ".gz", "")
 DARKSITE_IN_TARGET = "/mnt/kldload-darksite"
+# Preflight's read of the mirror's Release file, retry included.
+SOURCE_CHECK_SECONDS = 60.0
+
+
+def darksite_suites(darksite: Path) -> list[str]:
+    """The suites a darksite carries (its dists/ directories), sorted."""
+    dists = darksite / "dists"
+    if not dists.is_dir():
+        return []
+    return sorted(p.name for p in dists.iterdir() if p.is_dir())
 
 
 class DebianBackend(DistroBackend):
@@ -118,6 +128,12 @@ class DebianBackend(DistroBackend):
     # -u -k all: every kernel the system has; kldload-boot's post-update hook then
     # copies each new initrd to every ESP.
     initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
+
+    @classmethod
+    def medium_defaults(cls, darksite: Path) -> dict[str, Any]:
+        # An ISO's darksite carries the one suite it was built for.
+        carried = [s for s in DebianSuite if s.value in darksite_suites(darksite)]
+        return {"debian_suite": carried[0]} if len(carried) == 1 else {}
 
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
@@ -140,10 +156,24 @@ class DebianBackend(DistroBackend):
         extra = ["non-free", "non-free-firmware"] if self.answers.nvidia_drivers else []
         return ["main", "contrib", *extra]
 
+    def darksite(self, ctx: InstallContext) -> Path | None:
+        """The live medium's darksite when it carries the answers' suite: an ISO built
+        for bookworm cannot bootstrap trixie, so then the network mirror serves.
+
+        A darksite that is not on this machine (a plan for a described one) is taken
+        as given; a real run only gets one the launcher found here."""
+        offered = ctx.options.darksite
+        if offered is None:
+            return None
+        if not (offered / "dists").is_dir():
+            return offered if ctx.dry_run else None
+        return offered if self.answers.debian_suite.value in darksite_suites(offered) else None
+
     def mirror(self, ctx: InstallContext) -> tuple[str, bool]:
         """(mirror URI, whether it is the local darksite)."""
-        if ctx.options.darksite is not None:
-            return f"file://{ctx.options.darksite}", True
+        darksite = self.darksite(ctx)
+        if darksite is not None:
+            return f"file://{darksite}", True
         a = self.answers
         chosen = a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
             ctx.options.live_root)
@@ -154,6 +184,39 @@ class DebianBackend(DistroBackend):
                                "KLDLOAD_CUSTOM_MIRROR_URL, and no Debian source in the live "
                                "system's apt sources; set KLDLOAD_DEBIAN_MIRROR")
         return chosen, False
+
+    def check_sources(self, ctx: InstallContext) -> None:
+        """The darksite carries the suite, or the mirror's Release file for it can be
+        read now; else refuse, naming the URL and, when the medium carries another
+        suite, the answer that installs from it."""
+        from kldload_tui.backend.engine.core import InstallError
+
+        suite = self.answers.debian_suite.value
+        offered = ctx.options.darksite
+        carried = darksite_suites(offered) if offered is not None else []
+        offline = (f"; the darksite at {offered} carries {', '.join(carried)}: "
+                   f"KLDLOAD_DEBIAN_SUITE={carried[0]} installs without a network"
+                   if carried else "")
+        try:
+            uri, darksite = self.mirror(ctx)
+        except InstallError as err:
+            raise InstallError(f"{err}{offline}") from None
+        if darksite:
+            return
+        if offered is not None:
+            ctx.warn(f"the darksite at {offered} carries {', '.join(carried) or 'no suite'}, "
+                     f"not {suite}: installing {suite} from {uri}")
+        release = f"{uri.rstrip('/')}/dists/{suite}/Release"
+        try:
+            found = _index_data(release, time.monotonic() + SOURCE_CHECK_SECONDS)
+        except InstallError as err:
+            raise InstallError(f"KLDLOAD_DEBIAN_SUITE={suite}: the mirror cannot be read: "
+                               f"{err}{offline}") from None
+        if found is None:
+            raise InstallError(f"KLDLOAD_DEBIAN_SUITE={suite}: {release} does not exist: is "
+                               f"{uri} a Debian mirror carrying {suite}? Set "
+                               f"KLDLOAD_DEBIAN_MIRROR{offline}")
+        ctx.runner.note(f"the mirror serves {suite}: read {release}")
 
     def optional_packages(self) -> list[str]:
         """Profile, feature and extra packages, in a stable order without repeats."""

@@ -21,6 +21,24 @@ from typing import IO
 INSTALL_LOCK = Path("/run/kldload/install.lock")
 
 
+def held_by(path: Path | None = None) -> str | None:
+    """Who holds the lock at `path` (default `INSTALL_LOCK`), or None when no install
+    holds it. Only asks: a shared lock is taken and dropped at once, which fails
+    exactly while some install holds the exclusive one."""
+    path = INSTALL_LOCK if path is None else path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None  # no install has run since boot (/run is a tmpfs)
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return handle.read().strip() or "an install whose details are not recorded"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 class InstallBusy(Exception):
     """Another install holds the lock; the message says which."""
 

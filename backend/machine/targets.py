@@ -9,8 +9,9 @@ review screen all ask it the same question.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from kldload_tui.backend.answers.model import Answers, env_key
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify, size_text
@@ -117,3 +118,24 @@ def check_targets(answers: Answers, machine: Machine, *, consent: bool) -> Targe
                 f"{path} is not empty ({'; '.join(verdict.contents)})", key=key,
                 fix="set KLDLOAD_FORCE_WIPE=1 to wipe it, or choose an empty disk"))
     return result
+
+
+# What `check_targets` reads of the answers (and the consent it may take from them).
+TARGET_FIELDS = ("disk", "zfs_data_disks", "zfs_special_disks", "profile", "force_wipe")
+
+
+def target_problems_of_fields(fields: Mapping[str, Any], machine: Machine) -> list[Problem]:
+    """The disks' problems for answers given as flat fields that failed elsewhere (a
+    bad hostname): a request is refused with every problem at once, not its disks
+    only after the rest is fixed. Judged on those fields alone, with placeholders for
+    the other required ones; empty when the disk fields are themselves refused (their
+    own problems say why) or absent."""
+    from kldload_tui.backend.answers.fields import parse_answers_fields
+
+    given = {name: fields[name] for name in TARGET_FIELDS if name in fields}
+    if "disk" not in given:
+        return []
+    alone = parse_answers_fields({"distro": "debian", "hostname": "target-check", **given})
+    if alone.answers is None or not alone.ok:
+        return []
+    return list(check_targets(alone.answers, machine, consent=alone.answers.force_wipe).problems)

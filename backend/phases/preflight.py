@@ -71,9 +71,11 @@ class Preflight(Phase):
             self._same_disks(ctx)
         self._tools(ctx)
         self._nothing_in_the_way(ctx)
+        # Last, as the only checks that read the network: the repository first (a
+        # mirror out of reach is the plainer message), then each extra package name
+        # (apt would read a name that matches no package as a pattern, `lib.`).
+        ctx.distro.check_sources(ctx)
         if a.extra_packages:
-            # Last, as the only check that reads the network: apt would read a name
-            # that matches no package as a pattern (`lib.`), so none goes unchecked.
             ctx.distro.check_packages(ctx, a.extra_packages)
 
     def _tools(self, ctx: InstallContext) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kldload_tui.backend.engine.install_lock import held_by
 from kldload_tui.remote.hub import Hub, InstallRecord, Watcher
 from kldload_tui.remote.protocol import (
     AcceptedMessage,
@@ -66,11 +67,13 @@ def check_install(fields: dict[str, Any], machine: Machine) -> Checked:
     """The checks of headless mode, on fields instead of a file (blocking, touches nothing)."""
     from kldload_tui.backend.answers.fields import parse_answers_fields
     from kldload_tui.backend.answers.summary import summarize
-    from kldload_tui.backend.machine.targets import check_targets
+    from kldload_tui.backend.machine.targets import check_targets, target_problems_of_fields
 
     result = parse_answers_fields(fields)
     if result.answers is None or not result.ok:
-        return Checked(None, machine, result.errors, result.warnings)
+        refused = {p.key for p in result.errors}
+        disks = [p for p in target_problems_of_fields(fields, machine) if p.key not in refused]
+        return Checked(None, machine, [*result.errors, *disks], result.warnings)
     answers = result.answers
     check = check_targets(answers, machine, consent=answers.force_wipe)
     return Checked(answers if check.ok else None, machine, list(check.problems),
@@ -120,10 +123,20 @@ class Actions:
                         if self.hub.busy else "watching: the events of the next install "
                         "will follow" if record is None or (record.done and count == 0)
                         else f"watching: the {count} events of the last install follow")
+                elsewhere = self._elsewhere()
+                if elsewhere:
+                    text += (f"; an install started elsewhere is running ({elsewhere}), "
+                             "and its events are shown only where it was started")
                 watcher.reply(encode(WatchingMessage(
                     phase="watch", message=text, status=self.hub.status,
                     install=record.info() if record is not None else None,
-                    id=request.request_id)))
+                    elsewhere=elsewhere, id=request.request_id)))
+
+    def _elsewhere(self) -> str | None:
+        """Who holds the machine's install lock when this server's hub does not: an
+        install another front end started. None while the hub's own install runs (it
+        holds the lock itself)."""
+        return None if self.hub.busy else held_by()
 
     def state(self, count: int, request_id: Any = None) -> str:
         """The `state` reply: status, the install, its last `count` events."""
@@ -138,10 +151,18 @@ class Actions:
         else:
             text = f"{status}: {record.distro} on {', '.join(record.disks)} ({record.hostname})"
             text += f", phase {record.phase}" if record.phase else ""
+        elsewhere = self._elsewhere()
+        if elsewhere:
+            # The machine is busy even though this server started nothing: saying idle
+            # would invite an install that the lock then refuses.
+            status = "running"
+            text = (f"running: an install started elsewhere on this machine ({elsewhere}); "
+                    "its events are shown where it was started"
+                    + (f". This server's last install: {text}" if record is not None else ""))
         return encode(StateMessage(phase="state", message=text, status=status,
                                    install=record.info() if record else None, events=events,
                                    total_events=len(record.messages) if record else 0,
-                                   id=request_id))
+                                   elsewhere=elsewhere, id=request_id))
 
     async def _list_disks(self, request: Request, watcher: Watcher) -> None:
         from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, classify_machine

@@ -280,6 +280,10 @@ class StateMessage(_Message):
     type: Literal["state"] = "state"
     status: InstallStatus
     install: InstallInfo | None
+    elsewhere: str | None = Field(default=None, description=(
+        "An install this server did not start (a browser session's, the console's, a "
+        "headless run's) holds the machine's install lock: who it is (pid, start time, "
+        "command). Its events are shown where it was started; `status` is then `running`"))
     events: list[EventMessage] = Field(description="The last `events` (default 50) events")
     total_events: int = Field(ge=0)
 
@@ -291,6 +295,9 @@ class WatchingMessage(_Message):
     type: Literal["watching"] = "watching"
     status: InstallStatus
     install: InstallInfo | None
+    elsewhere: str | None = Field(default=None, description=(
+        "An install this server did not start holds the machine's install lock (as in "
+        "`state`); its events do not reach this client"))
 
 
 class ErrorMessage(_Message):

@@ -120,7 +120,9 @@ esac
 
 AUTOINSTALL_UNIT = """[Unit]
 Description=kldload autoinstall (e2e stand-in for the live ISO's)
-After=systemd-udev-settle.service local-fs.target systemd-modules-load.service
+# darksite.mount (nofail, so not ordered before local-fs.target): the install reads
+# from it, and under a loaded host its disk can show up late.
+After=systemd-udev-settle.service local-fs.target systemd-modules-load.service darksite.mount
 Wants=systemd-udev-settle.service
 ConditionKernelCommandLine=!kldload.autoinstall=off
 
@@ -160,9 +162,11 @@ def configure(root: Path) -> None:
     """Hostname, fstab (the darksite disk by label), the autoinstall unit, the getty."""
     _write(root / "etc/hostname", HOSTNAME + "\n")
     _write(root / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 {HOSTNAME}\n")
-    # nofail: a guest without the darksite disk still boots.
+    # nofail: a guest without the darksite disk still boots. The wait is long: with
+    # other guests and builds on the host, udev took more than 20 s to show the disk
+    # (a golden run installed without its darksite).
     _write(root / "etc/fstab",
-           f"LABEL={LABEL} {GUEST_PATH} ext4 ro,nofail,x-systemd.device-timeout=20s 0 0\n")
+           f"LABEL={LABEL} {GUEST_PATH} ext4 ro,nofail,x-systemd.device-timeout=180s 0 0\n")
     (root / GUEST_PATH.lstrip("/")).mkdir(exist_ok=True)
     _write(root / "usr/local/sbin/kldload-autoinstall", AUTOINSTALL_SCRIPT, 0o755)
     _write(root / "etc/systemd/system/kldload-autoinstall.service", AUTOINSTALL_UNIT)

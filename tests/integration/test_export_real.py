@@ -27,7 +27,7 @@ from xml.etree import ElementTree
 import pytest
 
 from kldload_tui.backend.answers.model import Distro, ExportFormat
-from kldload_tui.backend.engine.core import VerifyError
+from kldload_tui.backend.engine.core import InstallOptions, VerifyError
 from kldload_tui.backend.engine.events import EventLog, OutputLine
 from kldload_tui.backend.engine.runner import CommandError, LocalRunner
 from kldload_tui.backend.export.image import (
@@ -51,7 +51,7 @@ from tests.integration.sshd_fixture import (
     user_tools_missing,
     world_dir,
 )
-from tests.unit.export_helpers import ExportOptions, export_answers, export_context
+from tests.unit.export_helpers import export_answers, export_context
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("qemu-img") is None, reason="qemu-img (qemu-utils) missing"),
@@ -320,7 +320,7 @@ def loop_disk(disk: Path) -> Iterator[str]:
 def test_phase_exports_the_root_disk_and_verifies_it(loop_disk: str, disk: Path,
                                                      tmp_path: Path) -> None:
     answers = export_answers(loop_disk, "KLDLOAD_EXPORT_FORMAT=ova\n")
-    options = ExportOptions(export_dir=tmp_path / "export")
+    options = InstallOptions(export_dir=tmp_path / "export")
     with LocalRunner(log_path=tmp_path / "install.log") as runner:
         ctx = export_context(answers, loop_disk, SIZE, runner, options)
         phase = Export()

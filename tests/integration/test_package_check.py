@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -69,6 +70,8 @@ def make_repository(root: Path) -> Path:
     contrib.mkdir(parents=True)
     (main / "Packages.xz").write_bytes(lzma.compress(MAIN.encode()))
     (contrib / "Packages.gz").write_bytes(gzip.compress(CONTRIB.encode()))
+    # What preflight reads first: does the repository serve the suite at all.
+    (root / "dists" / SUITE / "Release").write_text(f"Suite: {SUITE}\nComponents: main contrib\n")
     return root
 
 
@@ -225,3 +228,51 @@ def test_a_real_preflight_checks_the_packages_before_anything_else_runs(mirror, 
     # Nothing was written: the recording runner saw only the read-only checks.
     commands = [s for s in ctx.runner.plan if s.kind != "note"]
     assert [s.argv[0] for s in commands] == ["zpool", "findmnt"]
+
+
+def _bookworm_darksite(root: Path) -> Path:
+    """A darksite as an ISO built on bookworm carries it: one suite, not the answers'."""
+    (root / "dists" / "bookworm" / "main" / "binary-amd64").mkdir(parents=True)
+    (root / "dists" / "bookworm" / "Release").write_text("Suite: bookworm\n")
+    return root
+
+
+def test_a_darksite_without_the_suite_gives_way_to_a_mirror_that_answers(tmp_path, mirror):
+    darksite = _bookworm_darksite(tmp_path / "medium" / "darksite")
+    ctx = context(f"KLDLOAD_DEBIAN_MIRROR={mirror.url}\n", darksite=darksite)
+    ctx.distro.check_sources(ctx)
+    assert mirror.hits == [f"/debian/dists/{SUITE}/Release"]
+    assert ctx.distro.mirror(ctx) == (mirror.url, False)
+    assert ctx.warnings == [f"the darksite at {darksite} carries bookworm, not {SUITE}: "
+                            f"installing {SUITE} from {mirror.url}"]
+    # The suite it carries installs from it, without reading the network.
+    same = context(f"KLDLOAD_DEBIAN_MIRROR={mirror.url}\n", darksite=make_repository(
+        tmp_path / "other-medium"))
+    same.distro.check_sources(same)
+    assert same.distro.mirror(same) == (f"file://{tmp_path / 'other-medium'}", True)
+    assert mirror.hits == [f"/debian/dists/{SUITE}/Release"] and not same.warnings
+
+
+def test_a_suite_neither_the_darksite_nor_a_reachable_mirror_serves_is_refused(tmp_path):
+    darksite = _bookworm_darksite(tmp_path / "medium" / "darksite")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/debian"
+    ctx = context(f"KLDLOAD_DEBIAN_MIRROR={url}\n", darksite=darksite)
+    with pytest.raises(InstallError) as err:
+        ctx.distro.check_sources(ctx)
+    text = str(err.value)
+    assert text.startswith(f"KLDLOAD_DEBIAN_SUITE={SUITE}: the mirror cannot be read: ")
+    assert f"{url}/dists/{SUITE}/Release" in text
+    assert text.endswith(f"; the darksite at {darksite} carries bookworm: "
+                         "KLDLOAD_DEBIAN_SUITE=bookworm installs without a network")
+
+
+def test_a_mirror_without_the_suite_is_refused_by_name(mirror):
+    url = f"{mirror.url}/elsewhere"  # answers HTTP, but has no dists/trixie
+    ctx = context(f"KLDLOAD_DEBIAN_MIRROR={url}\n")
+    with pytest.raises(InstallError, match=(
+            rf"^KLDLOAD_DEBIAN_SUITE={SUITE}: {url}/dists/{SUITE}/Release does not exist: is "
+            rf"{url} a Debian mirror carrying {SUITE}\? Set KLDLOAD_DEBIAN_MIRROR$")):
+        ctx.distro.check_sources(ctx)

@@ -93,6 +93,33 @@ def test_validate_checks_the_disks_too_without_installing():
     assert state["status"] == "idle"
 
 
+def test_a_request_with_a_bad_field_and_a_bad_disk_gets_both_problems_at_once():
+    async def main(server):
+        async with connect(server.url, additional_headers=server.headers) as ws:
+            both = await ask(ws, {**seed_install(hostname="not a hostname!",
+                                                 disk="/dev/disk/by-id/nvme-no-such-disk"),
+                                  "action": "validate"})
+            stick = await ask(ws, {**seed_install(hostname="-bad-", disk="/dev/sda"),
+                                   "action": "validate"})
+            # A disk field refused for its form is reported once, not judged again.
+            malformed = await ask(ws, {**seed_install(hostname="-bad-", disk="sda"),
+                                       "action": "validate"})
+        return both, stick, malformed
+
+    with RunningServer() as server:
+        both, stick, malformed = asyncio.run(main(server))
+    for reply in (both, stick, malformed):
+        conforms(reply)
+        assert reply["type"] == "invalid"
+    assert [e["field"] for e in both["errors"]] == ["hostname", "disk"]
+    assert "nvme-no-such-disk" in both["errors"][1]["message"]
+    assert both["message"].startswith("validate refused: 2 problems")
+    assert [e["field"] for e in stick["errors"]] == ["hostname", "disk"]
+    assert "seed" in stick["errors"][1]["text"]
+    assert sorted(e["field"] for e in malformed["errors"]) == ["disk", "hostname"]
+    assert len(malformed["errors"]) == 2
+
+
 def test_a_second_install_is_refused_while_one_runs_and_a_reconnecting_client_gets_state():
     gate = Gate()
 

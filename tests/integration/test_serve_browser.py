@@ -165,8 +165,8 @@ class BrowserKeys:
     def __init__(self, page) -> None:
         self.page = page
 
-    def wait(self, text: str) -> None:
-        self.page.wait_for_text(text, timeout=WALK_TIMEOUT)
+    def wait(self, text: str, timeout: float | None = None) -> None:
+        self.page.wait_for_text(text, timeout=timeout or WALK_TIMEOUT)
         # Focus is set once the screen has mounted. Longer than the pty walk's 0.3 s:
         # a key here crosses the browser, the socket and the session's pipes, and on
         # a loaded machine (CI beside QEMU guests) a key pressed before the focus

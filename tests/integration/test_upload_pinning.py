@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from kldload_tui.backend.answers.file import parse_answers
-from kldload_tui.backend.engine.core import InstallError
+from kldload_tui.backend.engine.core import InstallError, InstallOptions
 from kldload_tui.backend.engine.events import EventLog, OutputLine
 from kldload_tui.backend.engine.runner import CommandError, LocalRunner
 from kldload_tui.backend.export.upload import (
@@ -40,7 +40,7 @@ from tests.integration.sshd_fixture import (
     user_tools_missing,
     world_dir,
 )
-from tests.unit.export_helpers import ExportOptions, export_answers, export_context
+from tests.unit.export_helpers import export_answers, export_context
 
 pytestmark = pytest.mark.skipif(sshd_missing() is not None, reason=str(sshd_missing()))
 
@@ -192,7 +192,7 @@ def test_the_phase_keeps_the_image_when_the_host_is_not_the_pinned_one(
     real = UploadTarget.from_answers
     monkeypatch.setattr(UploadTarget, "from_answers", lambda a: real(
         a, port=sshd.port, ssh_config=Path("/dev/null")))
-    options = ExportOptions(export_dir=tmp_path / "export")
+    options = InstallOptions(export_dir=tmp_path / "export")
     ctx = export_context(answers, loop_disk, 4 * 1024 * 1024, runner, options)
     with pytest.raises(InstallError) as info:
         Export().run(ctx)

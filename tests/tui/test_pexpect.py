@@ -9,13 +9,23 @@ reporting, no hue under NO_COLOR).
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 
+import pexpect
 import pytest
 
 from tests.tui.conftest import EXPECTED
-from tests.tui.walk import EXE, run_walk, terminal_env
+from tests.tui.walk import (
+    EXE,
+    USER_KEY,
+    Driver,
+    Walk,
+    live_install_keys,
+    run_walk,
+    terminal_env,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,3 +90,22 @@ def test_walk_on_the_linux_console_without_colour(tmp_path):
 def test_colour_check_finds_hue():
     assert colours_with_hue("\x1b[1;91;100mx\x1b[38;2;10;20;30my\x1b[97;40m") == {
         "91", "38;2;10;20;30"}
+
+
+def test_the_live_walk_installs_on_a_one_disk_machine(tmp_path):
+    # The keys the e2e types on a live guest's serial console and over SSH, here on
+    # a description of such a machine, recording only.
+    walk = Walk()
+    child = pexpect.spawn(str(EXE), ["--machine", "one-disk-vm", "--dry-run"],
+                          env=terminal_env(TERM="vt100", NO_COLOR="1"), dimensions=(24, 80),
+                          encoding="utf-8", codec_errors="replace", cwd=str(tmp_path))
+    child.logfile_read = io.StringIO()
+    try:
+        live_install_keys(Driver(child, walk), hostname="e2e-tui", password="e2e-Tui-Passw0rd",
+                          ssh_key=USER_KEY, install_timeout=60)
+        child.expect_exact("would run systemctl poweroff", timeout=20)
+    finally:
+        child.close(force=True)
+    shown = child.logfile_read.getvalue()
+    assert "Complete: dry run complete" in shown
+    assert "the answers say: poweroff" in shown

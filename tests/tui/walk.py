@@ -40,17 +40,23 @@ class Walk:
 
 
 class Driver:
-    """Sends keys one at a time and waits for what each step should show."""
+    """Sends keys one at a time and waits for what each step should show.
 
-    def __init__(self, child: pexpect.spawn, walk: Walk) -> None:
+    `timeout` for each wait and `settle` after it: a guest under emulation drawing
+    over a serial line needs far more of both than a local pty."""
+
+    def __init__(self, child: pexpect.spawn, walk: Walk, *, timeout: float = TIMEOUT,
+                 settle: float = 0.3) -> None:
         self.child = child
         self.walk = walk
+        self.timeout = timeout
+        self.settle = settle
 
-    def wait(self, text: str) -> None:
+    def wait(self, text: str, timeout: float | None = None) -> None:
         """Wait until the screen shows `text` (a literal string)."""
-        self.child.expect_exact(text, timeout=TIMEOUT)
+        self.child.expect_exact(text, timeout=timeout or self.timeout)
         # Let the screen finish mounting (focus is set on mount) before typing.
-        time.sleep(0.3)
+        time.sleep(self.settle)
 
     def keys(self, *keys: str) -> None:
         for key in keys:
@@ -75,7 +81,7 @@ class Driver:
 class Keys(Protocol):
     """What the walk needs of a terminal: the pty's `Driver`, or a browser's."""
 
-    def wait(self, text: str) -> None: ...
+    def wait(self, text: str, timeout: float | None = None) -> None: ...
     def keys(self, *keys: str) -> None: ...
     def type(self, text: str, *, echo: bool = False) -> None: ...
 
@@ -150,6 +156,42 @@ def walk_keys(d: Keys, save_to: Path) -> None:
     d.keys(CTRL_Q)
     d.wait("Quit to the live system?")
     d.keys("y")
+
+
+def live_install_keys(d: Keys, *, hostname: str, password: str, ssh_key: str,
+                      install_timeout: float) -> None:
+    """An operator's install on a live machine with one blank disk, every other choice
+    left as offered: Debian on the medium's suite (bookworm, the darksite's), the
+    highlighted disk, a single pool, DHCP, the admin user with `password` and
+    `ssh_key`, no features, no image, power off when done. From the welcome screen
+    to pressing `p` on the complete install."""
+    d.wait("Press Enter (or ctrl+n) to start")
+    d.keys(ENTER)
+    d.wait("2/9 Distribution")
+    d.keys(TAB, TAB, DOWN, ENTER)  # the suite list: bookworm (the last; Down stays there)
+    d.wait("3/9 Disks")  # the installable disk is highlighted
+    d.keys(ENTER)
+    d.wait("4/9 ZFS topology")
+    d.keys(ENTER)
+    d.wait("5/9 Network")
+    d.keys(ENTER)
+    d.wait("6/9 Identity")
+    d.type(hostname, echo=True)
+    d.keys(TAB, TAB)  # past the admin user's name, kept
+    d.type(password)
+    d.keys(TAB)
+    d.type(password)
+    d.keys(TAB)
+    d.type(ssh_key, echo=True)
+    d.keys(ENTER)
+    d.wait("7/9 Features")
+    d.keys(ENTER)
+    d.wait("8/9 Export")  # no image; power off when done
+    d.keys(ENTER)
+    d.wait("9/9 Review")
+    d.keys(CTRL_N)
+    d.wait("Complete: ", timeout=install_timeout)
+    d.keys("p")
 
 
 class _Tee:

@@ -11,9 +11,6 @@ from kldload_tui.backend.machine.disks import Verdict
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.machine.targets import WipeTarget
 
-# The engine's own options carry export_dir and export_name: the tests name them so.
-ExportOptions = InstallOptions
-
 
 def export_answers(disk: str, extra: str = "") -> Answers:
     text = (f"KLDLOAD_DISTRO=debian\nKLDLOAD_DISK={disk}\nKLDLOAD_HOSTNAME=golden\n"

@@ -15,7 +15,7 @@ import pytest
 from pydantic import SecretStr
 
 from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat
-from kldload_tui.backend.engine.core import InstallError
+from kldload_tui.backend.engine.core import InstallError, InstallOptions
 from kldload_tui.backend.engine.runner import MASK, RecordingRunner
 from kldload_tui.backend.export.image import (
     MIB,
@@ -48,7 +48,7 @@ from kldload_tui.backend.export.upload import (
     upload,
 )
 from kldload_tui.backend.phases.export import Export
-from tests.unit.export_helpers import ExportOptions, export_answers, export_context
+from tests.unit.export_helpers import export_answers, export_context
 
 SRC = "/dev/sda"
 # Host keys made with ssh-keygen; the fingerprints are what `ssh-keygen -lf` printed for them.
@@ -389,7 +389,7 @@ def test_the_phase_refuses_a_password_upload_without_a_pin(tmp_path: Path) -> No
         update={"export_scp_key": "", "export_scp_pass": SecretStr("pw-never-sent")})
     runner = RecordingRunner()
     ctx = export_context(a, "/dev/sda", 64 * MIB, runner,
-                         ExportOptions(dry_run=True, export_dir=tmp_path))
+                         InstallOptions(dry_run=True, export_dir=tmp_path))
     with pytest.raises(InstallError, match=r"refusing to send the SCP password.*the image is "
                                            r"kept at .*kldload-debian-server\.raw"):
         Export().run(ctx)
@@ -402,7 +402,7 @@ def test_the_phase_refuses_a_password_upload_without_a_pin(tmp_path: Path) -> No
 def plan(extra: str, tmp_path: Path) -> tuple[RecordingRunner, Export]:
     runner = RecordingRunner()
     ctx = export_context(answers(extra), "/dev/sda", 64 * MIB + 512, runner,
-                         ExportOptions(dry_run=True, export_dir=tmp_path))
+                         InstallOptions(dry_run=True, export_dir=tmp_path))
     phase = Export()
     assert phase.applies(ctx)
     phase.run(ctx)
@@ -411,7 +411,7 @@ def plan(extra: str, tmp_path: Path) -> tuple[RecordingRunner, Export]:
 
 def test_phase_applies_only_when_a_format_is_asked(tmp_path: Path) -> None:
     ctx = export_context(answers(), "/dev/sda", MIB, RecordingRunner(),
-                         ExportOptions(dry_run=True, export_dir=tmp_path))
+                         InstallOptions(dry_run=True, export_dir=tmp_path))
     assert not Export().applies(ctx)
 
 

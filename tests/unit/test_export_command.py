@@ -319,15 +319,15 @@ def test_invalid_answers_are_invalid_not_unreadable(tmp_path: Path,
 
 
 def test_the_phase_measures_shows_progress_and_only_warns_of_room(tmp_path: Path) -> None:
-    from kldload_tui.backend.engine.core import VerifyError
+    from kldload_tui.backend.engine.core import InstallOptions, VerifyError
     from kldload_tui.backend.phases.export import Export
-    from tests.unit.export_helpers import ExportOptions, export_context
+    from tests.unit.export_helpers import export_context
 
     runner = RecordingRunner()  # not a dry run: the measure's answer is read
     runner.respond(measure_argv("/dev/sda"), stdout=json.dumps({"required": 1 << 60}))
     answers = export_answers("/dev/sda", "KLDLOAD_EXPORT_FORMAT=qcow2\n")
     ctx = export_context(answers, "/dev/sda", 64 * MIB, runner,
-                         ExportOptions(export_dir=tmp_path / "export"))
+                         InstallOptions(export_dir=tmp_path / "export"))
     # The recording runner writes no image, so the read-back after the conversion fails.
     with pytest.raises(VerifyError, match="is not right"):
         Export().run(ctx)

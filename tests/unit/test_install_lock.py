@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -71,3 +72,20 @@ def test_another_process_is_refused_and_a_dead_holder_leaves_no_stale_lock(lock_
     lock.acquire()
     lock.release()
     lock.release()  # a second release does nothing
+
+
+def test_held_by_names_the_holder_only_while_an_install_holds_the_lock(lock_path: Path):
+    assert install_lock.held_by() is None  # no install since boot: no file at all
+    lock = InstallLock(lock_path)
+    lock.acquire()
+    try:
+        # Asked through a descriptor of its own, as `serve` asks while a browser
+        # session's process holds the lock.
+        assert install_lock.held_by() == lock_path.read_text().strip()
+        assert install_lock.held_by().startswith(f"pid {os.getpid()}, started ")
+    finally:
+        lock.release()
+    assert install_lock.held_by() is None  # the file is left, but nobody holds it
+    again = InstallLock(lock_path)
+    again.acquire()  # asking never took the lock
+    again.release()

@@ -2,11 +2,14 @@
 
 import asyncio
 import json
+import os
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kldload_tui.backend.engine import install_lock
 from kldload_tui.backend.engine.events import Complete, InstallStarted, OutputLine
+from kldload_tui.backend.engine.install_lock import InstallLock
 from kldload_tui.backend.engine.launcher import InstallOutcome
 from kldload_tui.backend.machine.probe import machine_for
 from kldload_tui.remote.actions import Actions
@@ -119,3 +122,38 @@ def test_a_real_install_runs_its_finish_action_after_complete_and_forgets_the_an
     assert [s.argv for s in ran] == [("systemctl", "poweroff")]
     assert hub.status == "finished" and not hub.busy
     assert not hasattr(hub.latest, "answers") and "Hub-Pass-0042" not in repr(vars(hub.latest))
+
+
+def test_state_and_watch_say_so_while_an_install_started_elsewhere_runs():
+    # A browser session's or the console's install holds the machine's lock: `serve`
+    # started nothing, yet the machine is not idle.
+    lock = InstallLock(install_lock.INSTALL_LOCK)
+
+    async def ask(handler: Actions, request: dict) -> dict:
+        watcher = Watcher()
+        handler.hub.attach(watcher)
+        await handler.handle(json.dumps(request), watcher)
+        return json.loads((await watcher.next()).text)
+
+    async def main():
+        handler = actions()
+        idle = await ask(handler, {"action": "state"})
+        lock.acquire()
+        try:
+            busy = await ask(handler, {"action": "state"})
+            watching = await ask(handler, {"action": "watch"})
+        finally:
+            lock.release()
+        after = await ask(handler, {"action": "state"})
+        return idle, busy, watching, after
+
+    idle, busy, watching, after = asyncio.run(main())
+    assert (idle["status"], idle["elsewhere"]) == ("idle", None)
+    assert busy["status"] == "running" and busy["install"] is None
+    assert busy["elsewhere"].startswith(f"pid {os.getpid()}, started ")
+    assert busy["elsewhere"] in busy["message"]
+    assert watching["elsewhere"] == busy["elsewhere"]
+    assert "shown only where it was started" in watching["message"]
+    assert (after["status"], after["elsewhere"]) == ("idle", None)
+    for reply in (idle, busy, watching, after):
+        MODELS[reply["type"]].model_validate(reply)
