@@ -91,6 +91,9 @@ class Guest:
     # Installed systems get one (a server has a NIC; networkd waits for it), the
     # live guest none (installs need no network).
     network: bool = False
+    # (host port, guest port): TCP forwarded from 127.0.0.1 only, as an operator's
+    # client reaches a service of the guest.
+    hostfwd: list[tuple[int, int]] = field(default_factory=list)
     memory_mib: int = 4096
     cpus: int = 2
     child: pexpect.spawn | None = None
@@ -105,7 +108,7 @@ class Guest:
         argv = ["qemu-system-x86_64", "-name", self.name, "-accel", "tcg", "-machine", "q35",
                 "-m", str(self.memory_mib), "-smp", str(self.cpus),
                 "-nographic", "-no-reboot",
-                "-nic", "user,restrict=on,model=virtio-net-pci" if self.network else "none",
+                "-nic", self._nic(),
                 # No default devices (q35's empty CD drive would show up as a disk to the
                 # installer's probe); the serial console and monitor on stdio only.
                 "-nodefaults", "-serial", "mon:stdio"]
@@ -128,6 +131,13 @@ class Guest:
                                f"cache=unsafe{ro}",
                      "-device", f"virtio-blk-pci,drive=d{i},serial={disk.serial}"]
         return argv
+
+    def _nic(self) -> str:
+        if not self.network:
+            return "none"
+        forwards = "".join(f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
+                           for host, guest in self.hostfwd)
+        return f"user,restrict=on,model=virtio-net-pci{forwards}"
 
     def start(self) -> Guest:
         """Start the guest with its console logged; returns self for chaining."""
