@@ -40,13 +40,14 @@ from tests.e2e.packages import TARGET_PACKAGES
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
 from tests.e2e.remote import remote
 from tests.e2e.sh import CommandFailed
+from tests.e2e.tui_layouts import tui_serial, tui_ssh
 
 COMMAND_TIMEOUT = 180.0
 LIVE_KINDS = ("iso", "standin")
 # Their kernel-command-line modes (liveconf.py) exist only in the stand-in.
 STANDIN_ONLY = ("golden", "overhead")
 # The live ISO's own services (its web UI), which the stand-in does not have.
-ISO_ONLY = ("remote",)
+ISO_ONLY = ("remote", "tui-serial", "tui-ssh")
 NEEDS_NO_LIVE = ("firmware",)
 
 
@@ -251,6 +252,8 @@ LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     **BOOT_LAYOUTS,
     "golden": golden,
     "remote": remote,
+    "tui-serial": tui_serial,
+    "tui-ssh": tui_ssh,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).

@@ -12,13 +12,18 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import pexpect
 
 from tests.e2e.sh import run
+
+T = TypeVar("T")
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -229,6 +234,22 @@ class Guest:
         output = (self._require().before or "").replace("\r", "")
         self.expect(r"e2e# ", 30, "the prompt after a command")
         return int(match.group(1)), output
+
+    def while_reading(self, work: Callable[[], T]) -> T:
+        """`work()` in a thread while this thread reads the console. A console nobody
+        reads fills its pty; the guest's writes to the serial port then stall (a TUI
+        redrawing, the kernel's messages), and with them the guest."""
+        child = self._require()
+        with ThreadPoolExecutor(1, thread_name_prefix=self.name) as pool:
+            future = pool.submit(work)
+            while not future.done():
+                try:
+                    child.read_nonblocking(65536, timeout=1)
+                except pexpect.TIMEOUT:
+                    continue
+                except pexpect.EOF:
+                    break  # the guest is gone: `work` ends on its own (a closed socket)
+            return future.result()
 
     def wait_exit(self, timeout: float) -> None:
         """Wait for QEMU to exit by itself (the guest powered off)."""

@@ -90,7 +90,7 @@ def remote(ctx: Run, result: Result) -> None:
             with result.step("api-checks"):
                 checks += _api_checks(api, request)
             with result.step("install"):
-                got = api.install(request)
+                got = guest.while_reading(lambda: api.install(request))
             result.phases = got.phases
             if got.status != "complete":
                 last = got.messages[-1] if got.messages else {}
