@@ -38,12 +38,16 @@ from tests.e2e.live import StandIn
 from tests.e2e.overhead import overhead
 from tests.e2e.packages import TARGET_PACKAGES
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
+from tests.e2e.remote import remote
 from tests.e2e.sh import CommandFailed
+from tests.e2e.tui_layouts import tui_serial, tui_ssh
 
 COMMAND_TIMEOUT = 180.0
 LIVE_KINDS = ("iso", "standin")
 # Their kernel-command-line modes (liveconf.py) exist only in the stand-in.
 STANDIN_ONLY = ("golden", "overhead")
+# The live ISO's own services (its web UI), which the stand-in does not have.
+ISO_ONLY = ("remote", "tui-serial", "tui-ssh")
 NEEDS_NO_LIVE = ("firmware",)
 
 
@@ -51,6 +55,8 @@ def live_needed(layout: str, live: str) -> str | None:
     """What `layout` boots when the install layouts boot `live`: iso, standin or nothing."""
     if layout in NEEDS_NO_LIVE:
         return None
+    if layout in ISO_ONLY:
+        return "iso"
     return "standin" if layout in STANDIN_ONLY else live
 
 
@@ -245,6 +251,9 @@ LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     **{name: install_layout(spec) for name, spec in SPECS.items()},
     **BOOT_LAYOUTS,
     "golden": golden,
+    "remote": remote,
+    "tui-serial": tui_serial,
+    "tui-ssh": tui_ssh,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).

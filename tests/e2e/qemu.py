@@ -12,13 +12,18 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 import pexpect
 
 from tests.e2e.sh import run
+
+T = TypeVar("T")
 
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -91,6 +96,9 @@ class Guest:
     # Installed systems get one (a server has a NIC; networkd waits for it), the
     # live guest none (installs need no network).
     network: bool = False
+    # (host port, guest port): TCP forwarded from 127.0.0.1 only, as an operator's
+    # client reaches a service of the guest.
+    hostfwd: list[tuple[int, int]] = field(default_factory=list)
     memory_mib: int = 4096
     cpus: int = 2
     child: pexpect.spawn | None = None
@@ -105,7 +113,7 @@ class Guest:
         argv = ["qemu-system-x86_64", "-name", self.name, "-accel", "tcg", "-machine", "q35",
                 "-m", str(self.memory_mib), "-smp", str(self.cpus),
                 "-nographic", "-no-reboot",
-                "-nic", "user,restrict=on,model=virtio-net-pci" if self.network else "none",
+                "-nic", self._nic(),
                 # No default devices (q35's empty CD drive would show up as a disk to the
                 # installer's probe); the serial console and monitor on stdio only.
                 "-nodefaults", "-serial", "mon:stdio"]
@@ -128,6 +136,13 @@ class Guest:
                                f"cache=unsafe{ro}",
                      "-device", f"virtio-blk-pci,drive=d{i},serial={disk.serial}"]
         return argv
+
+    def _nic(self) -> str:
+        if not self.network:
+            return "none"
+        forwards = "".join(f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
+                           for host, guest in self.hostfwd)
+        return f"user,restrict=on,model=virtio-net-pci{forwards}"
 
     def start(self) -> Guest:
         """Start the guest with its console logged; returns self for chaining."""
@@ -219,6 +234,22 @@ class Guest:
         output = (self._require().before or "").replace("\r", "")
         self.expect(r"e2e# ", 30, "the prompt after a command")
         return int(match.group(1)), output
+
+    def while_reading(self, work: Callable[[], T]) -> T:
+        """`work()` in a thread while this thread reads the console. A console nobody
+        reads fills its pty; the guest's writes to the serial port then stall (a TUI
+        redrawing, the kernel's messages), and with them the guest."""
+        child = self._require()
+        with ThreadPoolExecutor(1, thread_name_prefix=self.name) as pool:
+            future = pool.submit(work)
+            while not future.done():
+                try:
+                    child.read_nonblocking(65536, timeout=1)
+                except pexpect.TIMEOUT:
+                    continue
+                except pexpect.EOF:
+                    break  # the guest is gone: `work` ends on its own (a closed socket)
+            return future.result()
 
     def wait_exit(self, timeout: float) -> None:
         """Wait for QEMU to exit by itself (the guest powered off)."""
