@@ -195,7 +195,7 @@ def esp_sync(ctx: Run, result: Result) -> None:
     with booted(ctx, result, spec, "both", targets, nvram, BOOTLOADER_ID,
                 firstboot=True) as guest:
         with result.step("both-checks"):
-            result.checks += check_system(guest, spec, False, ctx.suite)
+            result.checks += check_system(guest, spec, False, ctx.suite, finish_action(ctx.live))
             check_disks(guest, serials)
             check_esps_unmounted(guest)
             result.checks.append("disks-and-esps")
@@ -272,7 +272,7 @@ def bios(ctx: Run, result: Result) -> None:
         raise CheckFailed("the bios layout's live system must run on SeaBIOS")
     with booted(ctx, result, spec, "seabios", targets, None, None, firstboot=True) as guest, \
             result.step("seabios-checks"):
-        result.checks += check_system(guest, spec, False, ctx.suite)
+        result.checks += check_system(guest, spec, False, ctx.suite, finish_action(ctx.live))
         check_root(guest, uefi=False)
         cmdline = ok(guest, "cat /proc/cmdline")
         if "BOOT_IMAGE=" not in cmdline:  # GRUB's linux command puts it first

@@ -151,8 +151,9 @@ def check_timers(guest: Guest) -> None:
                                  "kldload-scrub.timer"), lambda s: s.split() == ["active"] * 2)
 
 
-def replay_check(copy: str, spec: InstallSpec, suite: str) -> None:
-    """The target's answers.env, its secrets filled in again, is the answers used."""
+def replay_check(copy: str, spec: InstallSpec, suite: str, finish: str) -> None:
+    """The target's answers.env, its secrets filled in again, is the answers used
+    (`finish`: their KLDLOAD_FINISH_ACTION, which depends on the live system)."""
     filled = {"KLDLOAD_PASSWORD": spec.login_password, "KLDLOAD_ZFS_PASSPHRASE":
               spec.passphrase or ""}
     lines = []
@@ -162,13 +163,18 @@ def replay_check(copy: str, spec: InstallSpec, suite: str) -> None:
             line = f"{key}='{filled[key]}'"
         lines.append(line)
     replayed = parse_answers("\n".join(lines) + "\n", source="answers.env")
-    asked = parse_answers(answers_text(spec, suite), source="answers").answers
+    asked = parse_answers(answers_text(spec, suite, finish), source="answers").answers
     if replayed.answers is None or replayed.answers != asked:
         problems = [p.render() for p in replayed.errors]
+        if replayed.answers is not None and asked is not None:
+            theirs, ours = replayed.answers.model_dump(), asked.model_dump()
+            problems += [f"{k}: {theirs[k]!r} != {ours.get(k)!r}"
+                         for k in theirs if theirs[k] != ours.get(k)]
         raise CheckFailed(f"/etc/kldload/answers.env does not replay the answers: {problems}")
 
 
-def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> list[str]:
+def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str,
+                 finish: str) -> list[str]:
     """Every check of the issue, in order; returns the names of the checks passed."""
     passed: list[str] = []
 
@@ -233,7 +239,7 @@ def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str) -> 
     if mode != "600" or any(s in answers for s in spec.secrets()):
         raise CheckFailed(f"/etc/kldload/answers.env is mode {mode} or holds a secret:\n"
                           f"{answers}")
-    replay_check(answers, spec, suite)
+    replay_check(answers, spec, suite, finish)
     ok(guest, "sudo -n test -s /var/log/kldload/install.log")
     ok(guest, "sudo -n grep -q 'phase configure: verified' /var/log/kldload/install.log")
     check("install-log-and-answers")

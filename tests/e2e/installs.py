@@ -203,7 +203,8 @@ def _boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[D
             with result.step("login"):
                 expired = log_in(guest, spec)
             with result.step("checks"):
-                result.checks = check_system(guest, spec, expired, ctx.suite)
+                result.checks = check_system(guest, spec, expired, ctx.suite,
+                                             finish_action(ctx.live))
             with result.step("target-poweroff"):
                 power_off(guest)
         finally:

@@ -32,3 +32,13 @@ def test_layout_answers_parse(spec: InstallSpec, finish: str) -> None:
         assert disks == [by_id("not-attached")]
     else:
         assert disks == [by_id(s) for s in spec.serials]
+
+
+def test_the_installed_copy_replays_only_with_the_finish_action_used() -> None:
+    from tests.e2e.bootcheck import CheckFailed, replay_check
+
+    spec = SPECS["single"]
+    copy = answers_text(spec, "bookworm", "poweroff")  # an install from the ISO
+    replay_check(copy, spec, "bookworm", "poweroff")
+    with pytest.raises(CheckFailed, match="finish_action"):
+        replay_check(copy, spec, "bookworm", "none")
