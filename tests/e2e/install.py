@@ -95,7 +95,9 @@ def save_logs_from_shell(guest: Guest, prompt: str, timeout: float = 300.0) -> N
     guest.login_shell(prompt, timeout)
     rc, output = guest.shell(
         "journalctl -b --no-pager > /run/kldload/journal.txt; "
-        f"tar --ignore-failed-read -cf {IO_DEVICE} -C / var/log/kldload run/kldload && sync",
+        # Not the boot's one-time root password: run directories are kept.
+        f"tar --ignore-failed-read --exclude=run/kldload/ssh-password -cf {IO_DEVICE} "
+        "-C / var/log/kldload run/kldload && sync",
         180)
     if rc != 0:
         raise GuestError(f"{guest.name}: saving the logs exited {rc}:\n{output[-1000:]}")
