@@ -193,7 +193,7 @@ def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: li
         raise CheckFailed("the seed image changed during the refused install")
 
 
-def _boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
+def boot_and_check(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
                     firmware: Firmware | None) -> None:
     with Guest(f"{spec.name}-boot", ctx.run_dir, disks=targets, firmware=firmware,
                network=True) as guest:
@@ -230,7 +230,7 @@ def install_layout(spec: InstallSpec) -> Callable[[Run, Result], None]:
             return
         if outcome.rc != 0:
             raise CheckFailed(f"the install exited {outcome.rc}: {outcome.failed or 'see console'}")
-        _boot_and_check(ctx, result, spec, targets, firmware)
+        boot_and_check(ctx, result, spec, targets, firmware)
         result.ok = True
 
     layout.__doc__ = f"Install layout {spec.name}: {spec}"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from tests.e2e.answers import InstallSpec, answers_text
 from tests.e2e.bootcheck import CheckFailed
-from tests.e2e.installs import ISO_BOOT_TIMEOUT, _boot_and_check, live_firmware, target_disk
+from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, live_firmware, target_disk
 from tests.e2e.iso import SERIAL_ENTRY, cd_guest, choose_entry
 from tests.e2e.remote_api import Api, request_fields, token_from_console
 
@@ -105,6 +105,6 @@ def remote(ctx: Run, result: Result) -> None:
                 guest.wait_exit(600)
         finally:
             result.console_tail = guest.tail()
-    _boot_and_check(ctx, result, spec, targets, firmware)
+    boot_and_check(ctx, result, spec, targets, firmware)
     result.checks = [*checks, *result.checks]
     result.ok = True

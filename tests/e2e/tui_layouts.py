@@ -22,7 +22,7 @@ import pexpect
 
 from tests.e2e.answers import SSH_KEY, InstallSpec
 from tests.e2e.bootcheck import CheckFailed
-from tests.e2e.installs import ISO_BOOT_TIMEOUT, _boot_and_check, live_firmware, target_disk
+from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, live_firmware, target_disk
 from tests.e2e.iso import SERIAL_ENTRY, cd_guest, choose_entry
 from tests.e2e.qemu import Guest
 from tests.tui.walk import Driver, Walk, live_install_keys
@@ -68,7 +68,7 @@ def tui_serial(ctx: Run, result: Result) -> None:
                 guest.wait_exit(600)
         finally:
             result.console_tail = guest.tail()
-    _boot_and_check(ctx, result, spec, targets, firmware)
+    boot_and_check(ctx, result, spec, targets, firmware)
     result.checks = ["typed-on-the-serial-console", *result.checks]
     result.ok = True
 
@@ -127,6 +127,6 @@ def tui_ssh(ctx: Run, result: Result) -> None:
                 guest.wait_exit(600)
         finally:
             result.console_tail = guest.tail()
-    _boot_and_check(ctx, result, spec, targets, firmware)
+    boot_and_check(ctx, result, spec, targets, firmware)
     result.checks = ["typed-over-ssh-with-the-one-time-password", *result.checks]
     result.ok = True
