@@ -17,13 +17,13 @@ NVRAM the installer wrote, for the same checks as every install layout.
 from __future__ import annotations
 
 import json
-import socket
 from typing import TYPE_CHECKING
 
 from tests.e2e.answers import InstallSpec, answers_text
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, live_firmware, target_disk
 from tests.e2e.iso import SERIAL_ENTRY, cd_guest, choose_entry
+from tests.e2e.qemu import free_port
 from tests.e2e.remote_api import Api, request_fields, token_from_console
 
 if TYPE_CHECKING:
@@ -33,12 +33,6 @@ SPEC = InstallSpec("remote", profile="core", password="e2e-Remote-Passw0rd")
 WEBUI_PORT = 8080  # kldload-webui.service
 TOKEN_LINE = r"(kldload-tui serve: token \S+ \(|web UI http://\S+token=\S+)"
 INSTALL_TIMEOUT = 7200.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _api_checks(api: Api, request: dict[str, object]) -> list[str]:
@@ -71,7 +65,7 @@ def remote(ctx: Run, result: Result) -> None:
     # The live system powers itself off once the install is complete; the boot
     # check then starts the same machine from its disk.
     request: dict[str, object] = {"action": "install", **fields, "finish_action": "poweroff"}
-    port = _free_port()
+    port = free_port()
     api = Api(port, "", ctx.run_dir / "remote-api.log")
     guest = cd_guest("remote-install", ctx.run_dir, ctx.need_iso(), targets, firmware)
     guest.network = True

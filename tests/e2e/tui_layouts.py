@@ -15,7 +15,6 @@ and the disk then boots alone under OVMF for the checks of every install layout.
 from __future__ import annotations
 
 import os
-import socket
 from typing import TYPE_CHECKING
 
 import pexpect
@@ -24,7 +23,7 @@ from tests.e2e.answers import SSH_KEY, InstallSpec
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, live_firmware, target_disk
 from tests.e2e.iso import SERIAL_ENTRY, cd_guest, choose_entry
-from tests.e2e.qemu import Guest
+from tests.e2e.qemu import Guest, free_port
 from tests.tui.walk import Driver, Walk, live_install_keys
 
 if TYPE_CHECKING:
@@ -38,12 +37,6 @@ INSTALL_TIMEOUT = 7200.0
 STEP_TIMEOUT = 600.0
 SETTLE = 3.0
 ONE_TIME_PASSWORD = r"one-time password for this boot: (\S+)\r*\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _type_install(child: pexpect.spawn, spec: InstallSpec) -> None:
@@ -109,7 +102,7 @@ def tui_ssh(ctx: Run, result: Result) -> None:
     spec = SSH
     firmware = live_firmware(ctx, spec)
     targets = [target_disk(ctx, spec, serial) for serial in spec.serials]
-    port = _free_port()
+    port = free_port()
     guest: Guest = cd_guest(f"{spec.name}-install", ctx.run_dir, ctx.need_iso(), targets,
                             firmware)
     guest.network = True
