@@ -30,12 +30,32 @@ def held_by(path: Path | None = None) -> str | None:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return None  # no install has run since boot (/run is a tmpfs)
+    except PermissionError:
+        # A user who may not read the file (one an older version made 0600) can
+        # still learn whether it is locked, from the kernel's table of locks.
+        return _held_per_proc_locks(path)
     with os.fdopen(fd, "r", encoding="utf-8") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return handle.read().strip() or "an install whose details are not recorded"
         fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def _held_per_proc_locks(path: Path, locks: Path = Path("/proc/locks")) -> str | None:
+    """Whether an flock is held on `path`'s inode, read from /proc/locks, whose
+    lines look like `1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234 0 EOF`."""
+    try:
+        st = os.stat(path)
+        table = locks.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    want = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[3] == "WRITE" and fields[5] == want:
+            return f"pid {fields[4]} (the details are readable by root only)"
     return None
 
 
@@ -54,7 +74,9 @@ class InstallLock:
         """Take the lock now, or raise `InstallBusy` naming the install that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Not truncated on open: the holder's line must survive a refused attempt.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        # World-readable: `serve` run as a user (dry runs) still says who installs.
+        # The line holds only the command line, which /proc shows everyone anyway.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         handle = os.fdopen(fd, "r+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

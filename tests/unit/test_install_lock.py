@@ -89,3 +89,33 @@ def test_held_by_names_the_holder_only_while_an_install_holds_the_lock(lock_path
     again = InstallLock(lock_path)
     again.acquire()  # asking never took the lock
     again.release()
+
+
+def test_the_lock_file_is_world_readable_so_a_user_sees_who_installs(lock_path: Path):
+    lock = InstallLock(lock_path)
+    lock.acquire()
+    try:
+        assert lock_path.stat().st_mode & 0o777 == 0o644
+    finally:
+        lock.release()
+
+
+def test_a_user_who_may_not_read_the_file_learns_the_holder_from_proc_locks(
+        lock_path: Path, monkeypatch: pytest.MonkeyPatch):
+    lock = InstallLock(lock_path)
+    lock.acquire()
+    real_open = os.open
+
+    def refused(path: object, *args: object, **kwargs: object) -> int:
+        if Path(str(path)) == lock_path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(install_lock.os, "open", refused)
+    try:
+        # The kernel's own table, not a stand-in: the lock this process holds is in it.
+        assert install_lock.held_by() == (f"pid {os.getpid()} "
+                                          "(the details are readable by root only)")
+    finally:
+        lock.release()
+    assert install_lock.held_by() is None
