@@ -71,6 +71,21 @@ def _partition_owner(machine: Machine, path: str) -> Disk | None:
     return next((d for d in machine.disks if any(p.path == path for p in d.partitions)), None)
 
 
+def _installable_here(machine: Machine, seed: str | None, min_size: int) -> str:
+    """The fix for a disk that is not here: the disks that could take the install,
+    by their stable names. The live medium, its loop devices and the seed disk are
+    disks too, but naming them as the choice would mislead."""
+    live = set(machine.live_devices)
+    usable = [d.by_id or d.path for d in machine.disks
+              if classify(d, live_devices=live, seed_device=seed,
+                          min_size_bytes=min_size).installable]
+    if usable:
+        return (f"installable disks here: {', '.join(usable)} "
+                "(kldload-tui disks shows them all)")
+    return ("this machine has no installable disk (kldload-tui disks says why for each); "
+            "attach one")
+
+
 def check_targets(answers: Answers, machine: Machine, *, consent: bool) -> TargetCheck:
     """Resolve every disk of the answers on `machine` and judge it.
 
@@ -84,7 +99,7 @@ def check_targets(answers: Answers, machine: Machine, *, consent: bool) -> Targe
     requested += [("data", d) for d in answers.zfs_data_disks]
     requested += [("special", d) for d in answers.zfs_special_disks]
     seen: dict[str, str] = {}
-    here = ", ".join(d.path for d in machine.disks) or "none"
+    here = _installable_here(machine, seed, min_size)
     for role, path in requested:
         key = _KEYS[role]
         disk = next((d for d in machine.disks if path in (d.path, d.by_id)), None)
@@ -97,7 +112,7 @@ def check_targets(answers: Answers, machine: Machine, *, consent: bool) -> Targe
             else:
                 result.problems.append(Problem(
                     f"{path} does not exist on this machine", key=key,
-                    fix=f"disks here: {here} (kldload-tui disks lists them with by-id names)"))
+                    fix=here))
             continue
         if disk.path in seen:
             result.problems.append(Problem(

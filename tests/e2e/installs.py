@@ -11,6 +11,7 @@ partition table; the seed byte for byte).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -181,6 +182,14 @@ def _check_refused(ctx: Run, spec: InstallSpec, outcome: InstallRun, targets: li
         raise CheckFailed(f"the install of a missing disk exited {outcome.rc}, not an error")
     if MISSING_DISK_MESSAGE not in console:
         raise CheckFailed(f"the console does not say the disk {MISSING_DISK_MESSAGE!r}")
+    # The fix offers the blank target by its stable name, and never the live medium.
+    flat = " ".join(console.split())
+    offered = re.search(r"installable disks here: (.*?) \(kldload-tui disks", flat)
+    if offered is None:
+        raise CheckFailed("the refusal does not name the installable disks")
+    names = offered.group(1).split(", ")
+    if [t.guest_path for t in targets] != names:
+        raise CheckFailed(f"the refusal offers {names}, not the blank targets")
     for disk in targets:
         regions = written_regions(disk.path)
         if regions:

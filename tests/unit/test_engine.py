@@ -129,7 +129,13 @@ def test_an_unsupported_distro_is_refused_in_preflight():
 
 @pytest.mark.parametrize(("extra", "machine", "message"), [
     ("", "server-3nvme-usb-seed", "KLDLOAD_DISK: /dev/vda does not exist on this machine; "
-     "disks here: /dev/loop0, /dev/nvme0n1, /dev/nvme1n1, /dev/nvme2n1, /dev/sda, /dev/sr0"),
+     "installable disks here: /dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123456A, "
+     "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123457B, "
+     "/dev/disk/by-id/nvme-Samsung_SSD_980_PRO_1TB_S5GXNF0R123458C "
+     "(kldload-tui disks shows them all)"),
+    # The live system's CD and loop devices are disks, never the choice offered.
+    ("", "live-only", "KLDLOAD_DISK: /dev/vda does not exist on this machine; this machine has "
+     "no installable disk (kldload-tui disks says why for each); attach one"),
     ("KLDLOAD_ZFS_TOPOLOGY=mirror\nKLDLOAD_ZFS_DATA_DISKS=/dev/sda1\n", "old-rpool",
      "KLDLOAD_ZFS_DATA_DISKS: /dev/sda1 is a partition of /dev/sda; give the whole disk "
      "(/dev/disk/by-id/ata-Samsung_SSD_860_EVO_500GB_S3Z1NB0K812345L); it is wiped entirely"),
@@ -144,6 +150,15 @@ def test_preflight_refuses_wrong_disks_before_any_command(extra, machine, messag
     assert outcome.failed_phase == "preflight"
     assert message in events.of_type(Failed)[0].message
     assert [s for s in runner.plan if s.kind != "note"] == []
+
+
+def test_a_missing_disk_is_answered_with_the_installable_ones_only():
+    a = answers().model_copy(update={"disk": "/dev/vdb"})
+    outcome, events, _ = run(a, "one-disk-vm")  # beside /dev/vda: the live CD and a loop device
+    assert outcome.failed_phase == "preflight"
+    assert ("KLDLOAD_DISK: /dev/vdb does not exist on this machine; installable disks here: "
+            "/dev/disk/by-id/virtio-kldload-vda (kldload-tui disks shows them all)"
+            in events.of_type(Failed)[0].message)
 
 
 def test_a_disk_with_data_needs_consent():
