@@ -50,6 +50,9 @@ LIVE_FILES: tuple[tuple[str, str, int], ...] = (
     ("sshd-kldload-live.conf", "etc/ssh/sshd_config.d/kldload-live.conf", 0o644),
     # Keeps systemd's start-job lines from overwriting the install on the consoles.
     ("system-kldload-live.conf", "etc/systemd/system.conf.d/kldload-live.conf", 0o644),
+    # live-boot's mount of the medium (/run/live/medium): no failed unmount at poweroff.
+    ("live-medium-kldload.conf", "etc/systemd/system/run-live-medium.mount.d/kldload.conf",
+     0o644),
 )
 
 

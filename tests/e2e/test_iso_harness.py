@@ -135,8 +135,9 @@ def test_following_a_failed_install_from_the_iso(tmp_path: Path) -> None:
             + _engine(PhaseStarted(name="preflight", index=1, total=12),
                       Failed(phase="preflight", message="/dev/disk/by-id/virtio-x does not "
                              "exist on this machine"))
-            + "kldload-autoinstall: INSTALL FAILED (exit 1). The error is above; the log is "
-              "/var/log/kldload/install.log. A root shell follows on this console.\n")
+            + "kldload-autoinstall: INSTALL FAILED (exit 1). The error is above; it is kept "
+              "in /var/log/kldload/autoinstall.log (the install stopped before it kept a "
+              "log of its own). A root shell follows on this console.\n")
     guest = _console(tmp_path, text)
     run = follow(guest, float(guest.expect(ISO_START, 5).group(1)), ISO_ENDS, timeout=5)
     assert run.rc == 1

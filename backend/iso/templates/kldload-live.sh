@@ -43,7 +43,12 @@ if [ -z "${SSH_CONNECTION:-}" ] && [ -z "${KLDLOAD_LIVE_SHOWN:-}" ]; then
         ;;
     failed*|invalid)
         echo "kldload: the automatic install did not complete ($status)."
-        echo "kldload: log: /var/log/kldload/install.log; answers: kldload-tui seed find"
+        if [ -s /var/log/kldload/install.log ]; then
+            echo "kldload: logs: /var/log/kldload/install.log, /var/log/kldload/autoinstall.log"
+        else
+            echo "kldload: what the install printed: /var/log/kldload/autoinstall.log"
+        fi
+        echo "kldload: the answers it found: kldload-tui seed find"
         ;;
     done)
         echo "kldload: the automatic install completed."
