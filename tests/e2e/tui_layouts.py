@@ -96,6 +96,8 @@ def _ssh_install(port: int, password: str, spec: InstallSpec, log_path: str) -> 
         child.expect(pexpect.EOF, timeout=600)
     finally:
         child.close(force=True)
+        if child.logfile_read is not None:
+            child.logfile_read.close()
 
 
 def tui_ssh(ctx: Run, result: Result) -> None:
