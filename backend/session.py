@@ -23,6 +23,7 @@ from kldload_tui.backend.answers.model import REQUIRED_KEYS, Answers, env_key, f
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.validators import FieldProblem
 from kldload_tui.backend.distros import medium_defaults
+from kldload_tui.backend.engine.distro_status import DistroStatus, check_all, proofs
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify_machine
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.problems import Problem, Severity
@@ -181,6 +182,10 @@ class Session:
         # (an ISO built for bookworm offers bookworm), and a prefill still wins.
         self.values: dict[str, Any] = {**defaults(), **medium_defaults(darksite),
                                        **self.prefill.values}
+        self.darksite = darksite
+        # What the distribution step learnt of the repositories (`check_distros`),
+        # kept so that coming back to the step does not ask the network again.
+        self.distro_statuses: list[DistroStatus] | None = None
         # The operator typed the names of the disks that hold data (review screen).
         self.consent_to_wipe = False
         self.saved_to: Path | None = None
@@ -227,6 +232,21 @@ class Session:
     def errors(problems: Iterable[Problem]) -> list[Problem]:
         """Only the problems that stop an install."""
         return [p for p in problems if p.severity is Severity.ERROR]
+
+    # Distributions ------------------------------------------------------------
+
+    def distro_proofs(self) -> list[DistroStatus]:
+        """What the distribution step shows before (or instead of) a check."""
+        return self.distro_statuses or proofs()
+
+    def check_distros(self) -> list[DistroStatus]:
+        """Whether each distribution's repositories can be read from here (slow: the
+        network; run it off the UI thread). A described machine is not this one:
+        nothing is checked for it."""
+        if self.described:
+            return proofs()
+        self.distro_statuses = check_all(self.values, darksite=self.darksite)
+        return self.distro_statuses
 
     # Disks ------------------------------------------------------------------
 

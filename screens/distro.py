@@ -5,8 +5,10 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
+from textual.worker import Worker, WorkerState
 
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
+from kldload_tui.backend.engine.distro_status import NOT_SERVED, DistroStatus
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, size_text
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
@@ -19,6 +21,37 @@ PROFILE_TEXT = {
     Profile.SERVER: "server   headless, SSH",
     Profile.CORE: "core     smallest",
 }
+# The status lines fit 80 columns with the screen's margins.
+STATUS_WIDTH = 76
+
+
+def proofs_only(statuses: list[DistroStatus]) -> list[DistroStatus]:
+    """The statuses with what was learnt of the repositories forgotten (a new check)."""
+    return [DistroStatus(s.distro, s.supported, s.proven) for s in statuses]
+
+
+def status_text(statuses: list[DistroStatus], pending: str) -> str:
+    """One line per distribution this installer serves (how far it is proven, and
+    whether its repositories answer from here), then the ones it refuses: listed,
+    not hidden, so the operator knows they were not forgotten. `pending`: what to
+    say while the repositories are not checked."""
+    lines = []
+    for status in statuses:
+        if not status.supported:
+            continue
+        if status.reachable is None:
+            where = status.source or pending
+        elif status.reachable:
+            where = ("installs offline from this medium's darksite"
+                     if status.source == "darksite" else f"packages from {status.source}")
+        else:
+            where = status.source
+        line = f"{status.distro.value:<7} {status.proven:<14} {where}"
+        lines.append(line if len(line) <= STATUS_WIDTH else line[:STATUS_WIDTH - 3] + "...")
+    refused = [s.distro.value for s in statuses if not s.supported]
+    if refused:
+        lines.append(f"{NOT_SERVED}: {', '.join(refused)}")
+    return "\n".join(lines)
 
 
 class DistroScreen(StepScreen):
@@ -49,6 +82,9 @@ class DistroScreen(StepScreen):
                 yield ChoiceList("debian_suite", [(s.value, s.value) for s in DebianSuite],
                                  values["debian_suite"].value)
                 yield self.field("release", "Release", placeholder="e.g. 9")
+        yield Label("On this machine", classes="distro-heading")
+        yield Plain(status_text(self.session.distro_proofs(), self._pending()),
+                    id="distro-status")
 
     def on_mount(self) -> None:
         if "distro" not in self.session.values:
@@ -56,6 +92,31 @@ class DistroScreen(StepScreen):
             self.keep("distro", self.query_one("#choice-distro", ChoiceList).value)
         self._show_release()
         self.query_one("#choice-distro").focus()
+        if not self.session.described and self.session.distro_statuses is None:
+            self._check()
+
+    def _pending(self) -> str:
+        if self.session.described:
+            return "not checked (a described machine)"
+        return "checking its repositories..."
+
+    def _check(self) -> None:
+        """Ask the repositories off the UI thread: a mirror that does not answer
+        costs its timeout, and the keys keep working meanwhile."""
+        self.query_one("#distro-status", Plain).update(
+            status_text(proofs_only(self.session.distro_proofs()), self._pending()))
+        self.run_worker(self.session.check_distros, name="distro-check", group="distro-check",
+                        thread=True, exclusive=True, exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.name != "distro-check":
+            return
+        out = self.query_one("#distro-status", Plain)
+        if event.state is WorkerState.SUCCESS and event.worker.result is not None:
+            out.update(status_text(event.worker.result, self._pending()))
+        elif event.state is WorkerState.ERROR:
+            out.update(status_text(self.session.distro_proofs(),
+                                   f"not checked: {event.worker.error}"))
 
     def on_choice_list_changed(self, event: ChoiceList.Changed) -> None:
         super().on_choice_list_changed(event)
@@ -63,6 +124,8 @@ class DistroScreen(StepScreen):
         self.keep(name, event.value)
         if name == "distro":
             self._show_release()
+        elif name == "debian_suite" and not self.session.described:
+            self._check()  # the darksite carries one suite: another comes from the network
 
     def _show_release(self) -> None:
         distro = self.session.values.get("distro")

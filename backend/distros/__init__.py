@@ -46,6 +46,11 @@ class DistroBackend(ABC):
     # What marks a directory as a darksite in this distribution's repository format
     # (a path relative to it): the launcher uses the first darksite that has it.
     darksite_marker: ClassVar[str] = ""
+    # How far support is proven, as the README and the TUI's distribution step say
+    # it: "booted here" only for a distribution whose installs the e2e boots and
+    # checks; any other is "plan-verified" (its plans are golden files, its tools'
+    # commands are run against test repositories), whatever its module claims.
+    proven: ClassVar[str] = "plan-verified"
     # Where the kernel and initramfs tools run hooks from (paths in the target):
     # kldload-boot's refresh goes there (empty: none known, no hooks written).
     kernel_hooks: ClassVar[tuple[str, ...]] = ()

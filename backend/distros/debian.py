@@ -128,6 +128,8 @@ class DebianBackend(DistroBackend):
     # copies each new initrd to every ESP.
     initramfs_rebuild = ("update-initramfs", "-u", "-k", "all")
     darksite_marker = "dists"
+    # tests/e2e installs it from the live ISO and boots and checks the result.
+    proven = "booted here"
     # Debian's kernel postinst/postrm and update-initramfs's post-update hooks.
     kernel_hooks = HOOK_PATHS
 

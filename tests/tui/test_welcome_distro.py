@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from kldload_tui.app import KldloadApp
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
-from kldload_tui.backend.session import Prefill
-from tests.tui.conftest import SIZE, WIDE, field_message, fill, goto, screen_text, status_text
+from kldload_tui.backend.engine import distro_status
+from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.session import Prefill, Session
+from tests.tui.conftest import (
+    DEMO_MACHINE,
+    SIZE,
+    WIDE,
+    field_message,
+    fill,
+    goto,
+    screen_text,
+    status_text,
+)
 
 
 def _text(app, selector: str) -> str:
@@ -98,3 +110,54 @@ async def test_release_is_asked_for_el_and_checked_by_the_model(make_app):
         await pilot.press("enter")
         assert app.screen.STEP == "disks"
         assert app.session.values["release"] == "10"
+
+
+async def test_a_described_machine_shows_proof_only_and_asks_no_network(make_app, monkeypatch):
+    def refuse(url: str) -> str | None:
+        raise AssertionError(f"a described machine asked {url}")
+
+    monkeypatch.setattr(distro_status, "unreachable", refuse)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "distro")
+        text = screen_text(app)
+        assert "debian  booted here    not checked (a described machine)" in text
+        assert "rocky   plan-verified  not checked (a described machine)" in text
+        assert "not installable yet: ubuntu, fedora, rhel, arch, alpine" in text
+
+
+async def test_on_the_live_system_the_step_says_which_repositories_answer(tmp_path, monkeypatch):
+    # The live medium's darksite carries bookworm; the network answers nobody here.
+    darksite = tmp_path / "darksite"
+    (darksite / "dists/bookworm").mkdir(parents=True)
+    (darksite / "dists/bookworm/Release").write_text("Suite: bookworm\n")
+    real = distro_status.unreachable
+    asked: list[str] = []
+
+    def offline(url: str) -> str | None:
+        asked.append(url)
+        return real(url) if url.startswith("file://") else "Name or service not known"
+
+    monkeypatch.setattr(distro_status, "unreachable", offline)
+    session = Session(load_bundled_machine(DEMO_MACHINE), demo=True, described=False,
+                      darksite=darksite)
+    app = KldloadApp(session, cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "distro")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "debian  booted here    installs offline from this medium's darksite" in text
+        assert "centos  plan-verified  cannot reach https://" in text
+        assert f"file://{darksite}/dists/bookworm/Release" in asked
+        assert [s.distro for s in session.distro_statuses or [] if s.installable_here] == [
+            Distro.DEBIAN]
+        # trixie is not on the medium: it would come from the network, which is not there.
+        await pilot.press("tab", "tab", "up")
+        assert session.values["debian_suite"] is DebianSuite.TRIXIE
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # (cannot reach the live system's mirror, or none known: either way, not here)
+        assert "installs offline" not in screen_text(app)
+        assert session.distro_statuses is not None
+        assert not any(s.installable_here for s in session.distro_statuses)
