@@ -46,6 +46,9 @@ class DistroBackend(ABC):
     # What marks a directory as a darksite in this distribution's repository format
     # (a path relative to it): the launcher uses the first darksite that has it.
     darksite_marker: ClassVar[str] = ""
+    # GRUB's directory as the distribution's GRUB build names it (its core.img
+    # reads modules and grub.cfg from there): kldload-boot's GRUB_DIR on BIOS.
+    grub_dir: ClassVar[str] = "grub"
     # How far support is proven, as the README and the TUI's distribution step say
     # it: "booted here" only for a distribution whose installs the e2e boots and
     # checks; any other is "plan-verified" (its plans are golden files, its tools'

@@ -71,6 +71,8 @@ class DnfBackend(DistroBackend):
     initramfs_rebuild = ("dracut", "--force", "--regenerate-all")
     darksite_marker = DARKSITE_MARKER
     kernel_hooks = (KERNEL_INSTALL_HOOK,)
+    # Red Hat builds GRUB with --with-grubdir=grub2: grub2-install fills grub2/.
+    grub_dir = "grub2"
 
     # -- what each distribution says ------------------------------------------
     # Base system, kernel, ZFS packages; loaders by firmware.

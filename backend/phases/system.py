@@ -83,7 +83,8 @@ class Bootloader(Phase):
                         f"{ctx.machine.firmware})")
         ctx.write_files(boot_files(ctx.answers, loaders=loaders, pool=ctx.pool,
                                    cmdline=kernel_cmdline(ctx), kernel=kernel, initrd=initrd,
-                                   kver=kver, hooks=ctx.distro.kernel_hooks))
+                                   kver=kver, hooks=ctx.distro.kernel_hooks,
+                                   grub_dir=ctx.distro.grub_dir))
         # The ESPs stay out of fstab: a dead disk's ESP must not fail the boot.
         ctx.runner.write_file(ctx.path("/etc/fstab"),
                               "# Written by kldload-tui; ZFS datasets mount themselves. The "

@@ -54,16 +54,17 @@ def kernel_pattern(path: str, kver: str) -> str:
 
 def boot_files(answers: Answers, *, loaders: tuple[str, ...], pool: str, cmdline: str,
                kernel: str, initrd: str, kver: str,
-               hooks: Sequence[str] = HOOK_PATHS) -> list[TargetFile]:
+               hooks: Sequence[str] = HOOK_PATHS, grub_dir: str = "grub") -> list[TargetFile]:
     """The tool, its configuration, the kernel command line and the hooks.
 
     `kernel` and `initrd` are the distribution's paths for kernel `kver`; the tool
     finds every installed kernel by the same pattern. `hooks` are where the
     distribution's kernel and initramfs tools run hooks from (the backend's
-    `kernel_hooks`)."""
+    `kernel_hooks`). `grub_dir`: where the distribution's GRUB build keeps its
+    files (the backend's `grub_dir`)."""
     values = {"FIRMWARE": firmware_value(loaders), "BOOTLOADER_ID": answers.bootloader_id,
               "POOL": pool, "KERNEL_PATTERN": kernel_pattern(kernel, kver),
-              "INITRD_PATTERN": kernel_pattern(initrd, kver)}
+              "INITRD_PATTERN": kernel_pattern(initrd, kver), "GRUB_DIR": grub_dir}
     conf = "# Written by kldload-tui; read by kldload-boot.\n" + "".join(
         f"{key}={shlex.quote(value)}\n" for key, value in values.items())
     return [

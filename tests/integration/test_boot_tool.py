@@ -492,6 +492,24 @@ def test_bios_refresh_writes_a_grub_menu_entry_per_kernel(target: Target, loops:
     assert f"ESP {esp.uuid}: no GRUB boot code in the MBR of {esp.device}" in r.stdout
 
 
+def test_bios_files_go_where_the_distributions_grub_looks(target: Target, loops: Loops,
+                                                          tmp_path: Path) -> None:
+    """The Red Hat family's core.img reads grub2/ (GRUB_DIR from boot.conf): a menu in
+    grub/ would leave it at a grub> prompt."""
+    target.firmware("bios")
+    with (target.root / "etc/kldload/boot.conf").open("a") as conf:
+        conf.write("GRUB_DIR=grub2\n")
+    esp = loops.esp()
+    target.write("etc/kldload/esps", esp.uuid + "\n")
+    r = target.boot("refresh")
+    assert r.returncode == 0, r.stderr
+    with contents(esp, tmp_path / "look") as top:
+        assert not (top / "grub").exists()
+        assert f"menuentry '{PRETTY_NAME} ({NEW})' {{" in (top / "grub2/grub.cfg").read_text()
+    r = target.boot("check")
+    assert f"ESP {esp.uuid}: missing grub2/i386-pc/core.img (run kldload-boot init" in r.stdout
+
+
 # -- the script itself ------------------------------------------------------------------
 
 def test_the_script_and_its_hooks_pass_shellcheck(tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ def files(a: Answers, loaders: tuple[str, ...] = ("uefi", "bios")) -> dict[str, 
 def sourced(conf: str) -> dict[str, str]:
     """boot.conf's values as the tool's shell reads them."""
     out = subprocess.run(["sh", "-c", f'{conf}\nfor k in FIRMWARE BOOTLOADER_ID POOL '
-                          'KERNEL_PATTERN INITRD_PATTERN; do eval "printf \'%s=%s\\n\' $k '
+                          'KERNEL_PATTERN INITRD_PATTERN GRUB_DIR; do eval "printf \'%s=%s\\n\' $k '
                           '\\"\\$$k\\""; done'], capture_output=True, text=True, check=True)
     return dict(line.split("=", 1) for line in out.stdout.splitlines())
 
@@ -65,7 +65,18 @@ def test_boot_conf_reads_back_in_the_shell(loaders, firmware):
     conf = files(answers("KLDLOAD_BOOTLOADER_ID='Rack 7 node-3'\n"), loaders)[BOOT_CONF]
     assert sourced(conf) == {
         "FIRMWARE": firmware, "BOOTLOADER_ID": "Rack 7 node-3", "POOL": "tank",
-        "KERNEL_PATTERN": "/boot/vmlinuz-{kver}", "INITRD_PATTERN": "/boot/initrd.img-{kver}"}
+        "KERNEL_PATTERN": "/boot/vmlinuz-{kver}", "INITRD_PATTERN": "/boot/initrd.img-{kver}",
+        "GRUB_DIR": "grub"}
+
+
+def test_each_distribution_names_the_grub_directory_its_grub_install_fills():
+    from kldload_tui.backend.answers.model import Distro
+    from kldload_tui.backend.distros import backend_classes
+
+    served = backend_classes()
+    # Debian's grub-install fills grub/, the Red Hat family's grub2-install grub2/.
+    assert served[Distro.DEBIAN].grub_dir == "grub"
+    assert {served[d].grub_dir for d in (Distro.ROCKY, Distro.CENTOS)} == {"grub2"}
 
 
 def test_the_tool_the_list_the_cmdline_and_every_hook_are_written():
