@@ -15,13 +15,16 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from kldload_tui.backend.answers.model import Answers, Distro
 from kldload_tui.backend.distros import DistroBackend, backend_classes, distro_backend, unreachable
+
+if TYPE_CHECKING:
+    from kldload_tui.backend.engine.core import InstallContext
 
 NOT_SERVED = "not installable yet"
 # Placeholders for the required answers the sources do not depend on.
@@ -66,22 +69,34 @@ def _answers_for(distro: Distro, values: Mapping[str, Any]) -> Answers:
         return Answers.model_validate({**_STAND_INS, "distro": distro})
 
 
+def stand_in_context(distro: Distro, values: Mapping[str, Any], *, darksite: Path | None,
+                     live_root: Path = Path("/")) -> InstallContext:
+    """A context for `distro` with the answers so far, on no machine in particular,
+    judged as a real run would be (a darksite of another format is not taken):
+    enough to ask a backend what it reads and needs; its runner executes nothing."""
+    from kldload_tui.backend.engine.core import InstallContext, InstallOptions
+    from kldload_tui.backend.engine.runner import RecordingRunner
+    from kldload_tui.backend.machine.model import Machine
+
+    answers = _answers_for(distro, values)
+    backend: DistroBackend = distro_backend(answers)
+    return InstallContext(answers, Machine(firmware="uefi"), RecordingRunner(),
+                          InstallOptions(darksite=darksite, live_root=live_root),
+                          backend)
+
+
 def check_distro(distro: Distro, values: Mapping[str, Any], *, darksite: Path | None,
                  live_root: Path = Path("/"),
                  probe: Callable[[str], str | None] | None = None) -> DistroStatus:
     """Read what an install of `distro` (with the answers `values` so far) would
     install from, as preflight does (`probe`: `unreachable`, or a test's)."""
     probe = probe or unreachable
-    from kldload_tui.backend.engine.core import InstallContext, InstallError, InstallOptions
-    from kldload_tui.backend.engine.runner import RecordingRunner
-    from kldload_tui.backend.machine.model import Machine
+    from kldload_tui.backend.engine.core import InstallError
 
-    answers = _answers_for(distro, values)
-    backend: DistroBackend = distro_backend(answers)
+    ctx = stand_in_context(distro, values, darksite=darksite, live_root=live_root)
+    backend = ctx.distro
     if not backend.supported:
         return DistroStatus(distro, False, NOT_SERVED)
-    ctx = InstallContext(answers, Machine(firmware="uefi"), RecordingRunner(),
-                         InstallOptions(darksite=darksite, live_root=live_root), backend)
     try:
         urls = backend.source_urls(ctx)
     except InstallError as err:  # e.g. Debian with no darksite and no mirror known

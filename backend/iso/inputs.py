@@ -38,6 +38,9 @@ LIVE_PACKAGES: tuple[str, ...] = (
     "python3-venv", "xorriso", "rsync", "pciutils", "dmidecode", "procps", "less",
     "qemu-utils", "openssh-server", "openssh-client", "ca-certificates", "login",
     "passwd", "ncurses-term",
+    # The Red Hat family's host tools (their backends' host_tools): bootstrap with
+    # dnf --installroot, keys checked with rpm and gpg, key files fetched with curl.
+    "dnf", "rpm", "gpg", "curl",
 )
 
 

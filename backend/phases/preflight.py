@@ -33,6 +33,19 @@ UPLOAD_TOOLS = {"scp": "openssh-client", "ssh": "openssh-client",
                 "ssh-keyscan": "openssh-client", "ssh-keygen": "openssh-client"}
 
 
+def live_tools() -> list[str]:
+    """Every executable a preflight may ask of the live system, for any distribution
+    this installer serves, with an export and an upload: what a live medium carries."""
+    from kldload_tui.backend.distros import backend_classes
+    from kldload_tui.backend.engine.distro_status import stand_in_context
+
+    tools = {*BASE_TOOLS, *EXPORT_TOOLS, *UPLOAD_TOOLS}
+    for distro in backend_classes():
+        ctx = stand_in_context(distro, {}, darksite=None)
+        tools.update(ctx.distro.host_tools(ctx))
+    return sorted(tools)
+
+
 def _identity(disk: Disk) -> tuple[str | None, str | None, int, str | None]:
     return (disk.by_id if not disk.by_id_synthesised else None, disk.serial,
             disk.size_bytes, disk.model)

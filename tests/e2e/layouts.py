@@ -15,12 +15,14 @@ boot_layouts.py.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kldload_tui.backend.phases.preflight import live_tools
 from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.darksite import GUEST_PATH
@@ -191,6 +193,15 @@ def _smoke_iso(ctx: Run, result: Result) -> None:
             with result.step("login"):
                 log_in_with_one_time_password(guest, ISO_BOOT_TIMEOUT)
             _zfs_and_pool(guest, result, iso.module_package, target)
+            with result.step("tools"):
+                # What preflight asks of the live system, for every distribution served.
+                out = _check(guest, "for t in " + " ".join(live_tools()) + "; do command -v "
+                             '"$t" >/dev/null || echo "missing-tool $t"; done; echo tools-done',
+                             "tools-done")
+                missing = re.findall(r"^missing-tool (\S+)", out, re.MULTILINE)
+                if missing:
+                    raise CheckFailed("the live system lacks tools preflight needs: "
+                                      + " ".join(missing))
             with result.step("darksite"):
                 _check(guest, "findmnt -n -o FSTYPE /run/live/medium", "iso9660")
                 # The live root's own sources name the mirror, out of reach here:
