@@ -41,6 +41,8 @@ class InstallSpec:
     # The live stand-in's firmware: OVMF (its NVRAM then gets the installer's EFI boot
     # entries) or QEMU's default SeaBIOS (legacy BIOS, no EFI variables).
     live_firmware: Literal["uefi", "bios"] = "uefi"
+    # How the ISO is attached: a CD, or the hybrid image as a USB stick.
+    live_medium: Literal["cd", "usb"] = "cd"
     # More answers lines, as a user would add them (the golden layout's export).
     extra_answers: tuple[str, ...] = ()
     # dep: only this machine's drivers (fast under emulation); an exported image

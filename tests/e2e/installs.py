@@ -55,7 +55,7 @@ SPECS: dict[str, InstallSpec] = {spec.name: spec for spec in (
     InstallSpec("single"),
     InstallSpec("mirror", disks=2, topology="mirror", profile="core",
                 password="e2e-mirror-Passw0rd", iso_seed=True),
-    InstallSpec("raidz1", disks=3, topology="raidz1", profile="core"),
+    InstallSpec("raidz1", disks=3, topology="raidz1", profile="core", live_medium="usb"),
     InstallSpec("encrypted", profile="core", passphrase="e2e correct horse battery"),
     InstallSpec("missing-disk", missing_disk=True),
 )}
@@ -123,13 +123,14 @@ def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[
 
 def _install_from_iso(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
                       seed: Path, firmware: Firmware | None) -> InstallRun:
-    """The ISO as a CD, its serial entry: the autoinstall finds the seed and installs
-    from the medium's darksite; the answers' finish action powers off. A failed
-    install leaves a root shell: the logs go onto the exchange disk from there."""
+    """The ISO as a CD (or a USB stick), its serial entry: the autoinstall finds the
+    seed and installs from the medium's darksite; the answers' finish action powers
+    off. A failed install leaves a root shell: the logs go onto the exchange disk
+    from there."""
     io = io_disk(ctx.run_dir, spec.name, ctx.log)
     disks = [*targets, Disk(seed, SEED_SERIAL, fmt="raw"), io]
     with cd_guest(f"{spec.name}-install", ctx.run_dir, ctx.need_iso(), disks,
-                  firmware) as guest:
+                  firmware, spec.live_medium) as guest:
         try:
             with result.step("live-boot"):
                 choose_entry(guest, SERIAL_ENTRY)

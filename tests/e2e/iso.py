@@ -101,8 +101,11 @@ def ensure_iso(run_dir: Path, log: Path) -> LiveIso:
 
 
 def cd_guest(name: str, run_dir: Path, iso: LiveIso, disks: list[Disk],
-             firmware: Firmware | None) -> Guest:
-    """A machine with the ISO in its CD drive (booted first) and `disks`."""
+             firmware: Firmware | None, medium: str = "cd") -> Guest:
+    """A machine with the ISO in its CD drive, or written to a USB stick (`medium`
+    `usb`), booted first, and `disks`."""
+    if medium == "usb":
+        return Guest(name, run_dir, disks=disks, usb_stick=iso.path, firmware=firmware)
     return Guest(name, run_dir, disks=disks, cdrom=iso.path, firmware=firmware)
 
 

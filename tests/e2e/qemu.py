@@ -100,6 +100,9 @@ class Guest:
     firmware: Firmware | None = None
     # An ISO in a CD drive, booted first (bootindex 0): the product's live medium.
     cdrom: Path | None = None
+    # The same ISO written to a USB stick instead (dd of the hybrid image): an
+    # xHCI controller with a usb-storage disk, booted first.
+    usb_stick: Path | None = None
     # A NIC on QEMU's user network with restrict=on: DHCP from QEMU, no way out.
     # Installed systems get one (a server has a NIC; networkd waits for it), the
     # live guest none (installs need no network).
@@ -138,6 +141,11 @@ class Guest:
             argv += ["-drive", f"file={self.cdrom},format=raw,if=none,id=cd,media=cdrom,"
                                "readonly=on",
                      "-device", "ide-cd,drive=cd,bus=ide.0,bootindex=0"]
+        if self.usb_stick:
+            # Read-only, as a write-protected stick: nothing may change the medium.
+            argv += ["-device", "qemu-xhci,id=xhci",
+                     "-drive", f"file={self.usb_stick},format=raw,if=none,id=stick,readonly=on",
+                     "-device", "usb-storage,bus=xhci.0,drive=stick,bootindex=0"]
         for i, disk in enumerate(self.disks):
             ro = ",readonly=on" if disk.readonly else ""
             argv += ["-drive", f"file={disk.path},format={disk.fmt},if=none,id=d{i},"
