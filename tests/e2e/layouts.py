@@ -42,6 +42,7 @@ from tests.e2e.packages import TARGET_PACKAGES
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
 from tests.e2e.remote import remote
 from tests.e2e.sh import CommandFailed
+from tests.e2e.ssh_live import ssh_live
 from tests.e2e.tui_layouts import tui_serial, tui_ssh
 
 COMMAND_TIMEOUT = 180.0
@@ -49,7 +50,7 @@ LIVE_KINDS = ("iso", "standin")
 # Their kernel-command-line modes (liveconf.py) exist only in the stand-in.
 STANDIN_ONLY = ("golden", "overhead")
 # The live ISO's own services (its web UI), which the stand-in does not have.
-ISO_ONLY = ("remote", "tui-serial", "tui-ssh")
+ISO_ONLY = ("remote", "tui-serial", "tui-ssh", "ssh-live")
 NEEDS_NO_LIVE = ("firmware",)
 
 
@@ -265,6 +266,7 @@ LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     "remote": remote,
     "tui-serial": tui_serial,
     "tui-ssh": tui_ssh,
+    "ssh-live": ssh_live,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).
