@@ -241,12 +241,12 @@ class Session:
 
     def check_distros(self) -> list[DistroStatus]:
         """Whether each distribution's repositories can be read from here (slow: the
-        network; run it off the UI thread). A described machine is not this one:
-        nothing is checked for it."""
+        network; run it off the UI thread, on a copy of the answers, and keep the
+        result in `distro_statuses` from the UI thread). A described machine is not
+        this one: nothing is checked for it."""
         if self.described:
             return proofs()
-        self.distro_statuses = check_all(self.values, darksite=self.darksite)
-        return self.distro_statuses
+        return check_all(dict(self.values), darksite=self.darksite)
 
     # Disks ------------------------------------------------------------------
 

@@ -113,6 +113,8 @@ class DistroScreen(StepScreen):
             return
         out = self.query_one("#distro-status", Plain)
         if event.state is WorkerState.SUCCESS and event.worker.result is not None:
+            # Only the last check's result arrives here (`exclusive` cancels the others).
+            self.session.distro_statuses = event.worker.result
             out.update(status_text(event.worker.result, self._pending()))
         elif event.state is WorkerState.ERROR:
             out.update(status_text(self.session.distro_proofs(),
