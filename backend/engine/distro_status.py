@@ -90,9 +90,9 @@ def check_distro(distro: Distro, values: Mapping[str, Any], *, darksite: Path | 
                  probe: Callable[[str], str | None] | None = None) -> DistroStatus:
     """Read what an install of `distro` (with the answers `values` so far) would
     install from, as preflight does (`probe`: `unreachable`, or a test's)."""
-    probe = probe or unreachable
     from kldload_tui.backend.engine.core import InstallError
 
+    probe = probe or unreachable
     ctx = stand_in_context(distro, values, darksite=darksite, live_root=live_root)
     backend = ctx.distro
     if not backend.supported:
@@ -108,9 +108,18 @@ def check_distro(distro: Distro, values: Mapping[str, Any], *, darksite: Path | 
         if problem:
             return DistroStatus(distro, True, backend.proven, False,
                                 f"cannot reach {url}: {problem}")
-    hosts = list(dict.fromkeys("darksite" if urlsplit(u).scheme == "file"
-                               else urlsplit(u).hostname or u for u in urls))
+    hosts = list(dict.fromkeys(_where(u, darksite) for u in urls))
     return DistroStatus(distro, True, backend.proven, True, ", ".join(hosts))
+
+
+def _where(url: str, darksite: Path | None) -> str:
+    """`darksite` for the medium's, the file read of a local mirror, or the host."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        return parts.hostname or url
+    if darksite is not None and Path(parts.path).is_relative_to(darksite):
+        return "darksite"
+    return parts.path
 
 
 def check_all(values: Mapping[str, Any], *, darksite: Path | None,

@@ -84,3 +84,13 @@ def test_refused_distributions_are_listed_and_never_probed():
                                            Distro.ARCH, Distro.ALPINE}
     assert all(s.proven == NOT_SERVED and s.reachable is None for s in refused)
     assert [(s.distro, s.proven) for s in proofs()] == [(s.distro, s.proven) for s in statuses]
+
+
+def test_a_local_mirror_is_named_by_the_file_read_not_taken_for_the_darksite(tmp_path: Path):
+    mirror = tmp_path / "mirror"
+    (mirror / "dists/trixie").mkdir(parents=True)
+    (mirror / "dists/trixie/Release").write_text("Suite: trixie\n")
+    status = check_distro(Distro.DEBIAN, {"custom_mirror_url": f"file://{mirror}",
+                                          "debian_suite": "trixie"}, darksite=None)
+    assert status.installable_here
+    assert status.source == f"{mirror}/dists/trixie/Release"
