@@ -46,6 +46,9 @@ class DistroBackend(ABC):
     # What marks a directory as a darksite in this distribution's repository format
     # (a path relative to it): the launcher uses the first darksite that has it.
     darksite_marker: ClassVar[str] = ""
+    # The live system's (Debian) packages that provide `host_tools`: the ISO build
+    # installs those of every backend, so that each distribution installs from it.
+    live_packages: ClassVar[tuple[str, ...]] = ()
     # GRUB's directory as the distribution's GRUB build names it (its core.img
     # reads modules and grub.cfg from there): kldload-boot's GRUB_DIR on BIOS.
     grub_dir: ClassVar[str] = "grub"
@@ -296,6 +299,12 @@ def medium_defaults(darksite: Path | None) -> dict[str, Any]:
     for cls in dict.fromkeys(backend_classes().values()):
         found.update(cls.medium_defaults(darksite))
     return found
+
+
+def live_packages() -> list[str]:
+    """Every backend's `live_packages`, in the Distro enum's order, each once."""
+    served = backend_classes()
+    return list(dict.fromkeys(p for d in Distro if d in served for p in served[d].live_packages))
 
 
 def supported_distros() -> list[str]:

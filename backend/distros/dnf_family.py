@@ -73,6 +73,9 @@ class DnfBackend(DistroBackend):
     kernel_hooks = (KERNEL_INSTALL_HOOK,)
     # Red Hat builds GRUB with --with-grubdir=grub2: grub2-install fills grub2/.
     grub_dir = "grub2"
+    # host_tools on a Debian live system: dnf --installroot, rpm and gpg for the
+    # keys, curl to fetch them.
+    live_packages = ("dnf", "rpm", "gpg", "curl")
 
     # -- what each distribution says ------------------------------------------
     # Base system, kernel, ZFS packages; loaders by firmware.

@@ -35,10 +35,10 @@ from kldload_tui.backend.iso.cache import BuildCache, remove_tree, timestamp
 from kldload_tui.backend.iso.chroot import chroot_mounts
 from kldload_tui.backend.iso.darksite import build_darksite
 from kldload_tui.backend.iso.inputs import (
-    LIVE_PACKAGES,
     IsoOptions,
     code_digest,
     darksite_packages,
+    live_packages,
     tree_digest,
     tree_files,
     wheel_digest,
@@ -147,7 +147,7 @@ class IsoBuild:
             module_deb = next(zfs_entry.glob("*.deb"))
         with self.step("live-base") as cached:
             base_inputs = {"zfs": zfs_entry.name, "sources": lines, "kernel": asdict(kernel),
-                           "packages": list(LIVE_PACKAGES),
+                           "packages": list(live_packages()),
                            "code": code_digest("liveroot.py", "zfsmod.py", "chroot.py")}
             base, built = self.cache.ensure(
                 "live-base", base_inputs,
@@ -205,7 +205,7 @@ class IsoBuild:
 
     def _base(self, out: Path, sources: list[Source], kernel: KernelInfo,
               module_deb: Path) -> None:
-        self.say(f"live-base: mmdebstrap {len(LIVE_PACKAGES)} packages and their "
+        self.say(f"live-base: mmdebstrap {len(live_packages())} packages and their "
                  "dependencies, then the ZFS module")
         liveroot.build_base(out, sources, kernel, module_deb, self.runner)
 

@@ -33,15 +33,20 @@ VENV = "/opt/kldload"
 LIVE_PACKAGES: tuple[str, ...] = (
     "linux-image-amd64", "initramfs-tools", "live-boot", "busybox", "zfsutils-linux",
     "systemd-sysv", "systemd-resolved", "dbus", "udev", "kmod", "iproute2", "util-linux",
-    "fdisk", "gdisk", "parted", "dosfstools", "mtools", "e2fsprogs", "debootstrap",
+    "fdisk", "gdisk", "parted", "dosfstools", "mtools", "e2fsprogs",
     "efibootmgr", "systemd-boot", "grub-efi-amd64-bin", "grub-pc-bin", "python3",
     "python3-venv", "xorriso", "rsync", "pciutils", "dmidecode", "procps", "less",
     "qemu-utils", "openssh-server", "openssh-client", "ca-certificates", "login",
     "passwd", "ncurses-term",
-    # The Red Hat family's host tools (their backends' host_tools): bootstrap with
-    # dnf --installroot, keys checked with rpm and gpg, key files fetched with curl.
-    "dnf", "rpm", "gpg", "curl",
 )
+
+
+def live_packages() -> tuple[str, ...]:
+    """The live root's packages: the installer's own, then what each distribution's
+    backend runs on the live system (`DistroBackend.live_packages`)."""
+    from kldload_tui.backend.distros import live_packages as distro_packages
+
+    return tuple(dict.fromkeys((*LIVE_PACKAGES, *distro_packages())))
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 from kldload_tui.backend.engine.runner import Runner
 from kldload_tui.backend.iso.aptsrc import KernelInfo, Source
 from kldload_tui.backend.iso.chroot import chroot_mounts, in_chroot, no_daemons
-from kldload_tui.backend.iso.inputs import LIVE_PACKAGES, VENV
+from kldload_tui.backend.iso.inputs import VENV, live_packages
 from kldload_tui.backend.iso.zfsmod import mmdebstrap_argv
 
 HOSTNAME = "kldload"
@@ -60,7 +60,7 @@ def build_base(out: Path, sources: list[Source], kernel: KernelInfo, module_deb:
                runner: Runner) -> dict[str, str]:
     """The Debian part of the live root in `out/root`; kernel and initrd beside it."""
     root = out / "root"
-    include = [*LIVE_PACKAGES, f"{kernel.image_package}={kernel.image_version}"]
+    include = [*live_packages(), f"{kernel.image_package}={kernel.image_version}"]
     runner.run(mmdebstrap_argv(sources[0].suite, root, sources, include))
     staged = root / "tmp" / module_deb.name
     shutil.copy2(module_deb, staged)

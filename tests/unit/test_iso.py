@@ -393,3 +393,13 @@ def test_systemd_shows_only_errors_on_the_live_consoles(tmp_path: Path):
     # A kernel parameter would override the file: no menu entry sets one.
     for entry in boot.menu_entries():
         assert not any(p.startswith("systemd.show_status") for p in entry.params)
+
+
+def test_the_live_root_carries_every_backends_host_packages():
+    from kldload_tui.backend.distros import backend_classes
+    from kldload_tui.backend.iso.inputs import LIVE_PACKAGES, live_packages
+
+    wanted = {p for cls in backend_classes().values() for p in cls.live_packages}
+    assert wanted >= {"debootstrap", "dnf", "rpm", "gpg", "curl"}
+    assert set(live_packages()) == set(LIVE_PACKAGES) | wanted
+    assert len(live_packages()) == len(set(live_packages()))  # each once

@@ -69,7 +69,7 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
         "build.py": {"apt", "debian", "dpkg"},
         "chroot.py": {"debian"},
         "darksite.py": {"apt", "arch", "debootstrap", "dpkg"},
-        "inputs.py": {"debian", "debootstrap"},
+        "inputs.py": {"debian"},
         "liveroot.py": {"apt", "dpkg"},
         "tools.py": {"apt", "debian", "debootstrap", "dpkg"},
         "zfsmod.py": {"apt", "debian", "dpkg"},
