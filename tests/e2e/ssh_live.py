@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from tests.e2e.layouts import Result, Run
 
 SSH_WAIT = 180.0  # sshd starts after the login prompt can show
+GRUB_STEP_TIMEOUT = 600.0  # typing a 200-character line and loading the kernel or initrd
 LOGIN_PROMPT = r"kldload login: "
 ONE_TIME = "one-time password for this boot"
 KEY_TAKEN = "kldload: SSH as root with the given key (1 key(s))"
@@ -113,12 +114,17 @@ def ssh_live(ctx: Run, result: Result) -> None:
             with result.step("grub-cmdline"):
                 guest.expect(MENU, MENU_TIMEOUT, "GRUB's menu on the serial console")
                 guest.send("c")
-                for line in (f"linux /{LIVE_DIR}/vmlinuz {' '.join(entry.params)} "
-                             f'"kldload.ssh_key={public}"',
-                             f"initrd /{LIVE_DIR}/initrd.img"):
-                    guest.expect(r"grub> ", 60, "GRUB's command line")
-                    guest.send(line + "\r")
                 guest.expect(r"grub> ", 120, "GRUB's command line")
+                # GRUB echoes and redraws a long line slowly under emulation, and
+                # reads nothing while it loads a file: each command is followed by an
+                # `echo` whose output (not its typed form, quoted apart) says it ran.
+                for step, line in enumerate((
+                        f"linux /{LIVE_DIR}/vmlinuz {' '.join(entry.params)} "
+                        f'"kldload.ssh_key={public}"',
+                        f"initrd /{LIVE_DIR}/initrd.img"), start=1):
+                    guest.send(f'{line}\recho kl""dload-step-{step}\r')
+                    guest.expect(rf"kldload-step-{step}", GRUB_STEP_TIMEOUT,
+                                 f"GRUB to run command {step}")
                 guest.send("boot\r")
             with result.step("live-boot"):
                 guest.expect(LOGIN_PROMPT, ISO_BOOT_TIMEOUT, "the live system's login prompt")
