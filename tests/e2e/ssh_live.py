@@ -28,13 +28,14 @@ from kldload_tui.backend.iso.boot import LIVE_DIR, menu_entries
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.installs import ISO_BOOT_TIMEOUT, TARGET_SIZE
 from tests.e2e.iso import LOGIN_ENTRY, MENU, MENU_TIMEOUT, cd_guest
-from tests.e2e.qemu import Disk, Firmware, blank, free_port
+from tests.e2e.qemu import Disk, Firmware, Guest, blank, free_port
 
 if TYPE_CHECKING:
     from tests.e2e.layouts import Result, Run
 
 SSH_WAIT = 180.0  # sshd starts after the login prompt can show
-GRUB_STEP_TIMEOUT = 600.0  # typing a 200-character line and loading the kernel or initrd
+GRUB_STEP_TIMEOUT = 600.0  # loading the kernel or the initrd from the CD under load
+KEY_DELAY = 0.05  # seconds between keys typed at GRUB
 LOGIN_PROMPT = r"kldload login: "
 ONE_TIME = "one-time password for this boot"
 KEY_TAKEN = "kldload: SSH as root with the given key (1 key(s))"
@@ -95,6 +96,26 @@ def _password_refused(port: int) -> str:
         child.close(force=True)
 
 
+def _grub_command(guest: Guest, line: str) -> None:
+    """Type `line` at GRUB's prompt and run it. GRUB polls the serial port and drops
+    what arrives while it redraws a long line (seen: a kernel line arrived as
+    `luz`), so the keys go one at a time, with the console read meanwhile; Enter
+    then waits for the next prompt, which comes once the command has run."""
+    child = guest._require()
+
+    def type_slowly() -> None:
+        for ch in line:
+            child.send(ch)
+            time.sleep(KEY_DELAY)
+
+    guest.while_reading(type_slowly)
+    guest.send("\r")
+    index, match = guest.expect_any([r"grub> ", r"error: [^\r\n]*"], GRUB_STEP_TIMEOUT,
+                                    f"GRUB to run `{line[:40]}...`")
+    if index != 0:
+        raise CheckFailed(f"GRUB refused `{line[:60]}...`: {match.group(0)}")
+
+
 def ssh_live(ctx: Run, result: Result) -> None:
     keys = ctx.run_dir / "ssh-live-keys"
     keys.mkdir(exist_ok=True)
@@ -115,16 +136,10 @@ def ssh_live(ctx: Run, result: Result) -> None:
                 guest.expect(MENU, MENU_TIMEOUT, "GRUB's menu on the serial console")
                 guest.send("c")
                 guest.expect(r"grub> ", 120, "GRUB's command line")
-                # GRUB echoes and redraws a long line slowly under emulation, and
-                # reads nothing while it loads a file: each command is followed by an
-                # `echo` whose output (not its typed form, quoted apart) says it ran.
-                for step, line in enumerate((
-                        f"linux /{LIVE_DIR}/vmlinuz {' '.join(entry.params)} "
-                        f'"kldload.ssh_key={public}"',
-                        f"initrd /{LIVE_DIR}/initrd.img"), start=1):
-                    guest.send(f'{line}\recho kl""dload-step-{step}\r')
-                    guest.expect(rf"kldload-step-{step}", GRUB_STEP_TIMEOUT,
-                                 f"GRUB to run command {step}")
+                for line in (f"linux /{LIVE_DIR}/vmlinuz {' '.join(entry.params)} "
+                             f'"kldload.ssh_key={public}"',
+                             f"initrd /{LIVE_DIR}/initrd.img"):
+                    _grub_command(guest, line)
                 guest.send("boot\r")
             with result.step("live-boot"):
                 guest.expect(LOGIN_PROMPT, ISO_BOOT_TIMEOUT, "the live system's login prompt")
