@@ -39,10 +39,25 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _running(run: Path) -> bool:
+    """Whether the run that made `run` (its name ends with the harness's pid) is
+    still going: its directory holds the disks its guests have open."""
+    pid = run.name.rsplit("-", 1)[-1]
+    if not pid.isdigit():
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"tests.e2e.main" in cmdline
+
+
 def _run_dir(label: str) -> Path:
     runs = cache.cache_root() / "runs"
     runs.mkdir(exist_ok=True)
-    old = sorted(p for p in runs.iterdir() if p.is_dir())
+    # Runs still going are never pruned (a long golden run once lost its disks to a
+    # short run started beside it), nor counted against the runs kept.
+    old = sorted(p for p in runs.iterdir() if p.is_dir() and not _running(p))
     for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
         safe_rmtree(stale)
     path = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}-{os.getpid()}"

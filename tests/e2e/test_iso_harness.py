@@ -153,3 +153,34 @@ def test_the_host_list_has_every_package_iso_build_needs() -> None:
     # coreutils, mount, apt and dpkg are on every Debian system.
     wanted = {package for _, package in REQUIRED} - {"coreutils", "mount", "apt", "dpkg"}
     assert wanted <= listed, sorted(wanted - listed)
+
+
+def test_a_run_still_going_is_never_pruned(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e import cache as e2e_cache
+    from tests.e2e import main
+
+    monkeypatch.setattr(e2e_cache, "cache_root", lambda: tmp_path)
+    runs = tmp_path / "runs"
+    # A live process whose command line names the harness, as a real run's does.
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
+                             "tests.e2e.main"])
+    try:
+        going = runs / f"20260101-000000-golden-{live.pid}"
+        going.mkdir(parents=True)
+        done = [runs / f"20260102-00000{i}-single-{os.getpid() + 100000 + i}"
+                for i in range(main.KEEP_RUNS)]
+        for d in done:
+            d.mkdir()
+        new = main._run_dir("smoke")
+        assert going.is_dir(), "the oldest run is still going: its disks are in use"
+        assert not done[0].exists()  # the oldest finished run made room
+        assert sum(1 for d in done if d.exists()) == main.KEEP_RUNS - 1
+        assert new.is_dir()
+    finally:
+        live.kill()
+        live.wait()
