@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
