@@ -29,6 +29,9 @@ T = TypeVar("T")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 MARKER = "KLDLOAD-E2E:"
+# A line the kernel or journald printed on the console while a command ran (a
+# cloud-init stage, a driver): `[   93.533616] cloud-init[578]: ...`. Never output.
+CONSOLE_MESSAGE = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
 def free_port() -> int:
@@ -249,6 +252,10 @@ class Guest:
         match = self.expect(rf"{MARKER} rc=(\d+) {token}\r*\n", timeout, f"`{command}`")
         output = (self._require().before or "").replace("\r", "")
         self.expect(r"e2e# ", 30, "the prompt after a command")
+        # The console is shared with the system's own messages; a check reads only
+        # what the command printed.
+        output = "\n".join(line for line in output.split("\n")
+                           if not CONSOLE_MESSAGE.match(line))
         return int(match.group(1)), output
 
     def while_reading(self, work: Callable[[], T]) -> T:

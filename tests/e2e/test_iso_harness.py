@@ -184,3 +184,17 @@ def test_a_run_still_going_is_never_pruned(tmp_path: Path,
     finally:
         live.kill()
         live.wait()
+
+
+def test_console_messages_among_a_commands_output_are_left_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    monkeypatch.setattr(secrets, "token_hex", lambda n: "feedbeef")
+    # What the golden layout's second boot printed: cloud-init's stage line, then the
+    # command's own output.
+    guest = _console(tmp_path, "[   93.533616] cloud-init[578]: Cloud-init v. 22.4.2 running "
+                     "'modules:config' at Wed, 02 Dec 2026 19:02:14 +0000.\n"
+                     "rpool/ROOT/debian\nKLDLOAD-E2E: rc=0 feedbeef\ne2e# ")
+    rc, output = guest.shell("findmnt -n -o SOURCE /", 5)
+    assert (rc, output.strip()) == (0, "rpool/ROOT/debian")
