@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pexpect
@@ -170,6 +171,11 @@ def test_a_run_still_going_is_never_pruned(tmp_path: Path,
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                              "tests.e2e.main"])
     try:
+        # Until it has exec'd, the child's /proc cmdline is still pytest's.
+        deadline = time.monotonic() + 30
+        while b"tests.e2e.main" not in Path(f"/proc/{live.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the stand-in run never started"
+            time.sleep(0.05)
         going = runs / f"20260101-000000-golden-{live.pid}"
         going.mkdir(parents=True)
         done = [runs / f"20260102-00000{i}-single-{os.getpid() + 100000 + i}"

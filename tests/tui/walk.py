@@ -55,8 +55,11 @@ class Driver:
     def wait(self, text: str, timeout: float | None = None) -> None:
         """Wait until the screen shows `text` (a literal string)."""
         self.child.expect_exact(text, timeout=timeout or self.timeout)
-        # Let the screen finish mounting (focus is set on mount) before typing.
-        time.sleep(self.settle)
+        # Let the screen finish mounting (focus is set on mount) before typing; on a
+        # machine busier than it has cores that takes longer (a Space for a feature's
+        # checkbox was lost with the load at 3.5 per core).
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        time.sleep(self.settle * max(1.0, load))
 
     def keys(self, *keys: str) -> None:
         for key in keys:
