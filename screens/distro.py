@@ -8,7 +8,7 @@ from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
-from kldload_tui.backend.engine.distro_status import NOT_SERVED, DistroStatus
+from kldload_tui.backend.engine.distro_status import NOT_SERVED, DistroStatus, proofs
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, size_text
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
@@ -23,11 +23,6 @@ PROFILE_TEXT = {
 }
 # The status lines fit 80 columns with the screen's margins.
 STATUS_WIDTH = 76
-
-
-def proofs_only(statuses: list[DistroStatus]) -> list[DistroStatus]:
-    """The statuses with what was learnt of the repositories forgotten (a new check)."""
-    return [DistroStatus(s.distro, s.supported, s.proven) for s in statuses]
 
 
 def status_text(statuses: list[DistroStatus], pending: str) -> str:
@@ -104,7 +99,7 @@ class DistroScreen(StepScreen):
         """Ask the repositories off the UI thread: a mirror that does not answer
         costs its timeout, and the keys keep working meanwhile."""
         self.query_one("#distro-status", Plain).update(
-            status_text(proofs_only(self.session.distro_proofs()), self._pending()))
+            status_text(proofs(), self._pending()))
         self.run_worker(self.session.check_distros, name="distro-check", group="distro-check",
                         thread=True, exclusive=True, exit_on_error=False)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -137,6 +137,16 @@ class DistroBackend(ABC):
         a small file of each (http(s):// or file://). None known: nothing to read."""
         return []
 
+    def probe_sources(self, ctx: InstallContext,
+                      probe: Callable[[str], str | None] | None = None
+                      ) -> Iterator[tuple[str, str | None]]:
+        """Each of `source_urls` with why it cannot be read (None: it can), read one
+        at a time as asked (`probe`: `unreachable`, or a test's). Preflight reads
+        them all; the distribution step stops at the first that fails."""
+        probe = probe or unreachable
+        for url in self.source_urls(ctx):
+            yield url, probe(url)
+
     def check_sources(self, ctx: InstallContext) -> None:
         """Read each of `source_urls`; raise `InstallError` naming every one that
         cannot be read, and why. Called in preflight, before any write, on real
@@ -144,8 +154,7 @@ class DistroBackend(ABC):
         from kldload_tui.backend.engine.core import InstallError
 
         failed = []
-        for url in self.source_urls(ctx):
-            problem = unreachable(url)
+        for url, problem in self.probe_sources(ctx):
             if problem:
                 failed.append(f"{url}: {problem}")
             else:

@@ -92,22 +92,21 @@ def check_distro(distro: Distro, values: Mapping[str, Any], *, darksite: Path | 
     install from, as preflight does (`probe`: `unreachable`, or a test's)."""
     from kldload_tui.backend.engine.core import InstallError
 
-    probe = probe or unreachable
     ctx = stand_in_context(distro, values, darksite=darksite, live_root=live_root)
     backend = ctx.distro
     if not backend.supported:
         return DistroStatus(distro, False, NOT_SERVED)
+    urls = []
     try:
-        urls = backend.source_urls(ctx)
+        for url, problem in backend.probe_sources(ctx, probe or unreachable):
+            if problem:
+                return DistroStatus(distro, True, backend.proven, False,
+                                    f"cannot reach {url}: {problem}")
+            urls.append(url)
     except InstallError as err:  # e.g. Debian with no darksite and no mirror known
         return DistroStatus(distro, True, backend.proven, False, str(err).splitlines()[0])
     if not urls:
         return DistroStatus(distro, True, backend.proven, None, "no repository to check")
-    for url in urls:
-        problem = probe(url)
-        if problem:
-            return DistroStatus(distro, True, backend.proven, False,
-                                f"cannot reach {url}: {problem}")
     hosts = list(dict.fromkeys(_where(u, darksite) for u in urls))
     return DistroStatus(distro, True, backend.proven, True, ", ".join(hosts))
 
