@@ -29,6 +29,12 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.distros import DistroBackend
 from kldload_tui.backend.distros.apt_holds import apt_hold_files, debian_held_packages
+from kldload_tui.backend.distros.apt_keys import (
+    INSTALL_KEYRING,
+    check_darksite_signature,
+    darksite_keyring,
+    write_install_keyring,
+)
 from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.distros.bootstrap_progress import (
     AptStatusReader,
@@ -148,7 +154,7 @@ class DebianBackend(DistroBackend):
         self.dep_modules: list[str] = []
 
     def host_tools(self, ctx: InstallContext) -> list[str]:
-        return ["debootstrap", "chroot"]
+        return ["debootstrap", "chroot", "gpgv"]
 
     def zfs_compatibility(self) -> str:
         # bookworm ships OpenZFS 2.1, trixie 2.3 (which imports 2.2 pools).
@@ -213,6 +219,9 @@ class DebianBackend(DistroBackend):
         if offered is not None and not darksite:
             ctx.warn(f"the darksite at {offered} carries {', '.join(carried) or 'no suite'}, "
                      f"not {suite}: installing {suite} from {uri}")
+        if darksite:
+            assert offered is not None
+            check_darksite_signature(ctx, offered, suite)
         try:
             super().check_sources(ctx)
         except InstallError as err:
@@ -272,10 +281,11 @@ class DebianBackend(DistroBackend):
         argv = ["debootstrap", f"--arch={ARCH}", "--variant=minbase",
                 f"--components={','.join(self.components())}",
                 f"--include={','.join(BASE_PACKAGES)}"]
-        if darksite:
-            # The darksite is on the medium we booted from: it is as trusted as
-            # this installer, and carries no archive signature of its own.
-            argv.append("--no-check-gpg")
+        key = darksite_keyring(ctx)
+        if key is not None:
+            # Debian's keys and the darksite's: the darksite on the medium, or served
+            # over HTTP as the mirror (PXE), verifies like any archive.
+            argv.append(f"--keyring={write_install_keyring(ctx, key)}")
         progress = BootstrapProgress(ctx.runner.current_phase)
         ctx.run([*argv, a.debian_suite.value, str(ctx.target), mirror], timeout=3600,
                 on_line=progress.reading(DebootstrapReader(), PROGRESS_DEBOOTSTRAP))
@@ -292,7 +302,8 @@ class DebianBackend(DistroBackend):
             ctx.mounts.append(str(inside))
         ctx.runner.write_file(ctx.path("/etc/apt/sources.list.d/debian.sources"),
                               self.sources(mirror if not darksite else
-                                           f"file:{DARKSITE_IN_TARGET}", darksite))
+                                           f"file:{DARKSITE_IN_TARGET}",
+                                           INSTALL_KEYRING if key is not None else None))
         ctx.runner.write_file(ctx.path("/etc/apt/sources.list"), "")
         # Before the kernel's transaction: its postinst builds the first initramfs.
         self.initramfs_config(ctx)
@@ -339,12 +350,13 @@ class DebianBackend(DistroBackend):
                               f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n{why}"
                               f"MODULES={modules}\n")
 
-    def sources(self, uri: str, darksite: bool) -> str:
-        """deb822 sources for the target."""
-        trusted = "Trusted: yes\n" if darksite else ""
+    def sources(self, uri: str, signed_by: str | None) -> str:
+        """deb822 sources for the target; `signed_by`: the keyrings apt checks it
+        against (None: apt's default, Debian's archive keys)."""
+        keys = f"Signed-By: {signed_by}\n" if signed_by else ""
         return (f"# Written by kldload-tui\nTypes: deb\nURIs: {uri}\n"
                 f"Suites: {self.answers.debian_suite.value}\n"
-                f"Components: {' '.join(self.components())}\n{trusted}")
+                f"Components: {' '.join(self.components())}\n{keys}")
 
     def verify_bootstrap(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError

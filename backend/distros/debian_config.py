@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kldload_tui.backend.distros.apt_keys import INSTALL_KEYRING, darksite_keyring, signed_by
 from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.distros.system_config import (
     configure_access,
@@ -41,27 +42,32 @@ def configure_debian(ctx: InstallContext) -> None:
 
 
 def _final_sources(ctx: InstallContext) -> None:
-    """The installed system's apt sources: the real mirror, or the kept darksite."""
+    """The installed system's apt sources: the real mirror, or the kept darksite,
+    checked against the darksite's key too when the live system has one."""
     from kldload_tui.backend.distros.debian import DebianBackend
 
     distro = ctx.distro
     assert isinstance(distro, DebianBackend)
     a = ctx.answers
-    if ctx.options.darksite is None:
-        return  # installed from the mirror: its sources are already right
-    if a.keep_darksite:
+    used, from_darksite = distro.mirror(ctx)
+    if not from_darksite and darksite_keyring(ctx) is None:
+        return  # installed from the mirror with Debian's keys: its sources are already right
+    kept = from_darksite and a.keep_darksite
+    keys = signed_by(ctx, kept_darksite=kept)
+    if kept:
         ctx.run(["cp", "-a", f"{ctx.options.darksite}/.", str(ctx.path(KEPT_DARKSITE))])
-        text = distro.sources(f"file:{KEPT_DARKSITE}", darksite=True)
+        text = distro.sources(f"file:{KEPT_DARKSITE}", keys)
     else:
-        mirror = a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
-            ctx.options.live_root)
+        mirror = used if not from_darksite else (
+            a.custom_mirror_url or a.debian_mirror or live_debian_mirror(ctx.options.live_root))
         if mirror:
-            text = distro.sources(mirror, darksite=False)
+            text = distro.sources(mirror, keys)
         else:
             text = ("# Installed from a darksite; no network mirror was known.\n"
                     "# Add one here, e.g. with KLDLOAD_DEBIAN_MIRROR at the next install.\n")
             ctx.warn("no Debian mirror configured in the target: apt has no sources")
     ctx.runner.write_file(ctx.path("/etc/apt/sources.list.d/debian.sources"), text)
+    ctx.run(["rm", "-f", str(ctx.path(INSTALL_KEYRING))])
 
 
 def verify_debian_config(ctx: InstallContext) -> None:

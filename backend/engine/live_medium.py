@@ -1,4 +1,5 @@
-"""What the live medium this program booted from brings along: a darksite.
+"""What the live medium this program booted from brings along: a darksite, and
+the key its repository is signed with.
 
 The ISO (or a disk the e2e attaches) may carry a local apt repository, the
 darksite, so that an install needs no network. Where the medium mounts it is
@@ -16,6 +17,11 @@ from pathlib import Path
 # at /darksite.
 DARKSITE_PLACES = (Path("/run/kldload/darksite"), Path("/run/live/medium/darksite"),
                    Path("/darksite"))
+
+# The public half of the key `iso build` signs the darksite with, in the live root
+# (never on the medium beside the darksite: the live system is what is trusted).
+# Its private half existed only while the darksite was being signed.
+DARKSITE_KEYRING = Path("/usr/share/keyrings/kldload-darksite.gpg")
 
 
 def darksite_path(candidates: tuple[Path, ...] = DARKSITE_PLACES, *,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kldload_tui import __version__
+from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
 from kldload_tui.backend.engine.runner import LocalRunner, Runner
 from kldload_tui.backend.export.formats import sha256_file
 from kldload_tui.backend.iso import boot, liveroot, pxe
@@ -33,7 +34,7 @@ from kldload_tui.backend.iso.aptsrc import (
 )
 from kldload_tui.backend.iso.cache import BuildCache, remove_tree, timestamp
 from kldload_tui.backend.iso.chroot import chroot_mounts
-from kldload_tui.backend.iso.darksite import build_darksite
+from kldload_tui.backend.iso.darksite import KEYRING_NAME, build_darksite
 from kldload_tui.backend.iso.inputs import (
     IsoOptions,
     code_digest,
@@ -168,7 +169,8 @@ class IsoBuild:
                     lambda out: self._darksite(out, sources, kernel, module_deb, wanted))
                 cached[0] = not built
         with self.step("live") as cached:
-            live_inputs = self.live_inputs(base.name, wheels.name)
+            live_inputs = self.live_inputs(base.name, wheels.name,
+                                           darksite.name if darksite else None)
             squash, built = self.cache.ensure(
                 "squashfs", live_inputs, lambda out: self._live(out, base, wheels, darksite))
             cached[0] = not built
@@ -179,16 +181,18 @@ class IsoBuild:
                 "iso", iso_inputs, lambda out: self._assemble(out, squash, base, darksite))
             cached[0] = not built
         with self.step("output"):
-            summary = self._output(live)
+            summary = self._output(live, darksite)
         summary.steps = list(self.steps)
         (self.o.out / "summary.json").write_text(
             json.dumps(summary.to_json(), indent=2) + "\n")
         return summary
 
-    def live_inputs(self, base: str, wheels: str) -> dict[str, object]:
-        """The squashfs's key: the base, kldload-tui, and how it is packed."""
+    def live_inputs(self, base: str, wheels: str, darksite: str | None) -> dict[str, object]:
+        """The squashfs's key: the base, kldload-tui, the darksite (whose key the live
+        root carries), and how it is packed."""
         return {
-            "base": base, "wheels": wheels, "suite": self.o.suite, "version": __version__,
+            "base": base, "wheels": wheels, "darksite": darksite, "suite": self.o.suite,
+            "version": __version__,
             "zstd": self.o.zstd_level, "code": code_digest("liveroot.py", "livessh.py",
                                                            "templates"),
         }
@@ -270,6 +274,12 @@ class IsoBuild:
             self.say(f"live: {version} in the live root; its units and files")
             with chroot_mounts(merged, self.runner):
                 liveroot.configure(merged, self.runner, f"{version} {self.o.suite}")
+            if darksite is not None:
+                # What the engine checks the medium's darksite against.
+                key = merged / DARKSITE_KEYRING.relative_to("/")
+                key.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(darksite / KEYRING_NAME, key)
+                key.chmod(0o644)
             self.say(f"live: squashfs, zstd level {self.o.zstd_level}")
             self.runner.run(liveroot.squashfs_argv(merged, out / "filesystem.squashfs",
                                                    self.o.zstd_level))
@@ -322,7 +332,7 @@ class IsoBuild:
         (out / "pxe-title").write_text(title + "\n")
         (out / "info.json").write_text(json.dumps(info, indent=2) + "\n")
 
-    def _output(self, live: Path) -> Summary:
+    def _output(self, live: Path, darksite: Path | None) -> Summary:
         self.o.out.mkdir(parents=True, exist_ok=True)
         iso = live / self.iso_name()
         dest = self.o.out / iso.name
@@ -333,7 +343,8 @@ class IsoBuild:
             (live / "info.json").write_text(json.dumps(info, indent=2) + "\n")
         title = (live / "pxe-title").read_text().strip()
         written = pxe.write_pxe(self.o.out / "pxe",
-                                {n: live / n for n in pxe.ARTEFACTS}, title, self.runner)
+                                {n: live / n for n in pxe.ARTEFACTS}, title, self.runner,
+                                darksite / "repo" if darksite is not None else None)
         return Summary(iso=dest, iso_bytes=iso.stat().st_size, sha256=info["sha256"],
                        squashfs_bytes=(live / "filesystem.squashfs").stat().st_size,
                        kernel=info["kver"], zfs=info["zfs"], packages=info["packages"],

@@ -17,6 +17,8 @@ from kldload_tui.backend.engine.runner import Runner
 # Served over HTTP beside the squashfs: answers/<mac>.env for each machine.
 DEFAULT_ANSWERS = "answers/${mac}.env"
 ARTEFACTS = ("vmlinuz", "initrd.img", "filesystem.squashfs")
+# The darksite in pxe/, served beside the artefacts: KLDLOAD_DEBIAN_MIRROR names it.
+DARKSITE_DIR = "darksite"
 PXELINUX_FILES = (Path("/usr/lib/PXELINUX/pxelinux.0"),
                   Path("/usr/lib/syslinux/modules/bios/ldlinux.c32"),
                   Path("/usr/lib/syslinux/modules/bios/menu.c32"),
@@ -39,6 +41,9 @@ def ipxe_script(title: str) -> str:
 # {title}: boot the live system over HTTP (docs/pxe.md).
 # base is where this directory is served; DHCP or a chaining script may set it.
 isset ${{base}} || set base http://${{next-server}}/kldload
+# kldload-entry (auto, serial or manual), set by DHCP or a chaining script, skips
+# the menu: what a rack with nobody at the console needs.
+isset ${{kldload-entry}} && goto ${{kldload-entry}} ||
 menu kldload live over the network
 item auto    Install from ${{base}}/{DEFAULT_ANSWERS} (else the installer on screen)
 item serial  The same, serial console ttyS0 115200
@@ -88,11 +93,24 @@ LABEL manual
 """
 
 
-def write_pxe(pxe: Path, sources: dict[str, Path], title: str, runner: Runner) -> list[str]:
+def write_pxe(pxe: Path, sources: dict[str, Path], title: str, runner: Runner,
+              darksite: Path | None = None) -> list[str]:
     """Fill `pxe/`: hard links to the artefacts (copies across file systems), menus,
-    and pxelinux's own files when this machine has them. Returns what was written."""
+    pxelinux's own files when this machine has them, and the darksite repository
+    (`darksite`, hard-linked) for an install to use as its mirror over HTTP.
+    Returns what was written."""
     pxe.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
+    served = pxe / DARKSITE_DIR
+    if served.exists():
+        runner.run(["rm", "-rf", "--", str(served)])
+    if darksite is not None:
+        # The same signed repository as the ISO's: the live system checks it
+        # against the key it carries, whether read from a medium or over HTTP.
+        runner.run(["cp", "-al", "--", str(darksite), str(served)], check=False)
+        if not served.exists():
+            runner.run(["cp", "-a", "--", str(darksite), str(served)])
+        written.append(f"{DARKSITE_DIR}/")
     for name in ARTEFACTS:
         dest = pxe / name
         dest.unlink(missing_ok=True)

@@ -31,6 +31,8 @@ REQUIRED: tuple[tuple[str, str], ...] = (
     ("mkfs.vfat", "dosfstools"),
     ("mmd", "mtools"),
     ("mcopy", "mtools"),
+    ("gpg", "gnupg"),  # signs the darksite with a key made for it (darksite.sign_release)
+    ("gpgv", "gpgv"),
     ("/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"),
 )
 # Copied into pxe/ when present; a PXE server may bring its own.

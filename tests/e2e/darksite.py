@@ -7,9 +7,11 @@ It is the product's darksite (kldload_tui/backend/iso/darksite.py) with the live
 stand-in's packages added, built with the product's mirror reading and its ZFS
 module package: the one DKMS build in the ISO build's cache serves both.
 Inside a guest it is mounted at /darksite and used as
-``deb [trusted=yes] file:/darksite SUITE main contrib``; debootstrap takes it as
-``file:///darksite`` (it carries every Priority required and important package, so
-the default and minbase variants both work), which is also how live.py builds the
+``deb [signed-by=/usr/share/keyrings/kldload-darksite.gpg] file:/darksite SUITE main
+contrib`` (the key it is signed with is in the live root, as on the ISO);
+debootstrap takes it as ``file:///darksite`` with that key (it carries every
+Priority required and important package, so the default and minbase variants both
+work), which is also how live.py builds the
 live root: the same bytes the guest will install from.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
 from kldload_tui.backend.engine.runner import LocalRunner
 from kldload_tui.backend.iso.aptsrc import (
     COMPONENTS,
@@ -33,7 +36,7 @@ from kldload_tui.backend.iso.aptsrc import (
 )
 from kldload_tui.backend.iso.build import ensure_zfs_module
 from kldload_tui.backend.iso.cache import BuildCache
-from kldload_tui.backend.iso.darksite import build_darksite
+from kldload_tui.backend.iso.darksite import KEYRING_NAME, build_darksite
 from kldload_tui.backend.iso.inputs import code_digest
 from tests.e2e import cache
 from tests.e2e.iso import iso_cache
@@ -68,9 +71,15 @@ class Darksite:
     def kernel(self) -> KernelInfo:
         return KernelInfo(**self.manifest["kernel"])
 
+    @property
+    def keyring(self) -> Path:
+        """The public key the repository is signed with."""
+        return self.entry / KEYRING_NAME
+
     def guest_source_line(self) -> str:
         """The apt source a guest uses once the disk is mounted at GUEST_PATH."""
-        return f"deb [trusted=yes] file:{GUEST_PATH} {self.suite} {' '.join(COMPONENTS)}"
+        return (f"deb [signed-by={DARKSITE_KEYRING}] file:{GUEST_PATH} {self.suite} "
+                f"{' '.join(COMPONENTS)}")
 
 
 def inputs(sources: list[Source], module: str) -> dict[str, object]:

@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
 from tests.e2e import cache, liveconf
 from tests.e2e.darksite import GUEST_PATH, Darksite
 from tests.e2e.packages import LIVE_INITRAMFS_MODULES, LIVE_PACKAGES
@@ -32,8 +33,14 @@ def ensure_base(darksite: Darksite, log: Path) -> tuple[Path, bool]:
 def _build_base(out: Path, darksite: Darksite, log: Path) -> None:
     root = out / "root"
     say("live-base: debootstrap --variant=minbase from the darksite")
-    run(["debootstrap", "--variant=minbase", "--no-check-gpg", "--components=main,contrib",
-         darksite.suite, str(root), f"file://{darksite.repo}"], log=log)
+    run(["debootstrap", "--variant=minbase", f"--keyring={darksite.keyring}",
+         "--components=main,contrib", darksite.suite, str(root), f"file://{darksite.repo}"],
+        log=log)
+    # The darksite's key, where the ISO's live root has it: apt and the engine check
+    # the darksite against it.
+    key = root / DARKSITE_KEYRING.relative_to("/")
+    key.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(darksite.keyring, key)
     (root / "etc/apt/sources.list").write_text(darksite.guest_source_line() + "\n")
     conf = root / "etc/initramfs-tools"
     (conf / "conf.d").mkdir(parents=True, exist_ok=True)

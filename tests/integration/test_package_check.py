@@ -29,7 +29,9 @@ from kldload_tui.backend.engine.core import (
     run_install,
 )
 from kldload_tui.backend.engine.events import EventLog
-from kldload_tui.backend.engine.runner import RecordingRunner
+from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
+from kldload_tui.backend.engine.runner import LocalRunner, RecordingRunner
+from kldload_tui.backend.iso.darksite import sign_release
 from kldload_tui.backend.machine.model import load_bundled_machine
 from kldload_tui.backend.phases.preflight import Preflight
 from tests.integration.local_servers import http_on_loopback
@@ -247,9 +249,15 @@ def test_a_darksite_without_the_suite_gives_way_to_a_mirror_that_answers(tmp_pat
     assert ctx.distro.mirror(ctx) == (mirror.url, False)
     assert ctx.warnings == [f"the darksite at {darksite} carries bookworm, not {SUITE}: "
                             f"installing {SUITE} from {mirror.url}"]
-    # The suite it carries installs from it, without reading the network.
-    same = context(f"KLDLOAD_DEBIAN_MIRROR={mirror.url}\n", darksite=make_repository(
-        tmp_path / "other-medium"))
+    # The suite it carries installs from it, without reading the network (once its
+    # signature is checked against the key of the live system built with it).
+    other = make_repository(tmp_path / "other-medium")
+    live = tmp_path / "live"
+    key = live / DARKSITE_KEYRING.relative_to("/")
+    key.parent.mkdir(parents=True)
+    with LocalRunner() as runner:
+        sign_release(other / "dists" / SUITE, key, "test darksite", runner)
+    same = context(f"KLDLOAD_DEBIAN_MIRROR={mirror.url}\n", darksite=other, live_root=live)
     same.distro.check_sources(same)
     assert same.distro.mirror(same) == (f"file://{tmp_path / 'other-medium'}", True)
     assert mirror.hits == [f"/debian/dists/{SUITE}/Release"] and not same.warnings

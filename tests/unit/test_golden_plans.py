@@ -93,7 +93,16 @@ def test_every_topology_and_the_features_are_covered():
     assert any("encryption=aes-256-gcm" in t for t in texts.values())
     assert any("# seal" in t and "# export" in t for t in texts.values())
     assert "# seal" not in texts["single-minimal"]
-    assert "--no-check-gpg" in texts["darksite-keep"]
+    # The darksite is checked against its key like any archive, and stays checked.
+    darksite = texts["darksite-keep"]
+    assert "--keyring=/mnt/kldload/etc/apt/keyrings/kldload-install.gpg" in darksite
+    sources = [step.content or "" for step in plan_for("darksite-keep").plan
+               if step.path == "/mnt/kldload/etc/apt/sources.list.d/debian.sources"]
+    assert [s.splitlines()[-1] for s in sources] == [
+        "Signed-By: /etc/apt/keyrings/kldload-install.gpg",  # while installing
+        "Signed-By: /etc/apt/keyrings/kldload-darksite.gpg"]  # the kept darksite
+    for text in texts.values():
+        assert "--no-check-gpg" not in text and "Trusted: yes" not in text
     assert "zpool labelclear -f /dev/sda2" in texts["old-rpool-force-wipe"]
 
 

@@ -109,6 +109,11 @@ def test_ipxe_fetches_a_squashfs_and_names_the_answers_per_machine():
     assert "console=ttyS0,115200" in kernels[1]
     assert "kldload.answers" not in kernels[2] and "kldload.autoinstall=0" in kernels[2]
     assert "initrd ${base}/initrd.img" in text
+    # An unattended rack skips the menu: kldload-entry names an entry's label.
+    labels = {line[1:] for line in text.splitlines() if line.startswith(":")}
+    assert {"auto", "serial", "manual"} <= labels
+    skip = "isset ${kldload-entry} && goto ${kldload-entry} ||"
+    assert skip in text and text.index(skip) < text.index("\nmenu ")
 
 
 def test_pxelinux_passes_the_placeholders_through():
@@ -128,6 +133,32 @@ def test_write_pxe_plans_the_copies_and_menus(tmp_path: Path):
     writes = [s.path for s in runner.plan if s.kind == "write"]
     assert writes == [str(tmp_path / "pxe/kldload.ipxe"),
                       str(tmp_path / "pxe/pxelinux.cfg/default")]
+    assert "darksite/" not in written  # an ISO built without one
+
+
+def test_write_pxe_serves_the_darksite_beside_the_artefacts(tmp_path: Path):
+    from kldload_tui.backend.engine.runner import LocalRunner
+
+    live = tmp_path / "live"
+    live.mkdir()
+    for name in pxe.ARTEFACTS:
+        (live / name).write_bytes(name.encode())
+    repo = tmp_path / "repo"
+    (repo / "dists/bookworm").mkdir(parents=True)
+    (repo / "dists/bookworm/InRelease").write_text("signed\n")
+    out = tmp_path / "pxe"
+    (out / pxe.DARKSITE_DIR / "stale").mkdir(parents=True)  # a previous build's
+    with LocalRunner() as runner:
+        written = pxe.write_pxe(out, {n: live / n for n in pxe.ARTEFACTS}, "t", runner,
+                                repo)
+        assert f"{pxe.DARKSITE_DIR}/" in written
+        served = out / pxe.DARKSITE_DIR / "dists/bookworm/InRelease"
+        assert served.read_text() == "signed\n"
+        assert served.stat().st_ino == (repo / "dists/bookworm/InRelease").stat().st_ino
+        assert not (out / pxe.DARKSITE_DIR / "stale").exists()
+        # Built again without a darksite: none is left to be served.
+        written = pxe.write_pxe(out, {n: live / n for n in pxe.ARTEFACTS}, "t", runner)
+    assert not (out / pxe.DARKSITE_DIR).exists() and f"{pxe.DARKSITE_DIR}/" not in written
 
 
 # -- the mirror ---------------------------------------------------------------------
@@ -197,7 +228,8 @@ def _options(tmp_path: Path, **changes: object) -> IsoOptions:
 
 def _key(tmp_path: Path, **changes: object) -> str:
     build = IsoBuild(_options(tmp_path, **changes), RecordingRunner(), lambda _: None)
-    return digest(build.live_inputs("base1", "wheels1")) + digest(
+    darksite = "darksite1" if build.o.darksite else None
+    return digest(build.live_inputs("base1", "wheels1", darksite)) + digest(
         build.iso_inputs("squash1", "darksite1" if build.o.darksite else None))
 
 
@@ -209,13 +241,16 @@ def test_the_key_changes_with_each_input_and_not_otherwise(tmp_path: Path):
                    {"profiles": (Profile.CORE,)}, {"features": ("wireguard",)}):
         assert _key(tmp_path, **change) != same, change
     build = IsoBuild(_options(tmp_path), RecordingRunner(), lambda _: None)
-    squash = digest(build.live_inputs("base1", "wheels1"))
-    assert digest(build.live_inputs("base2", "wheels1")) != squash
-    assert digest(build.live_inputs("base1", "wheels2")) != squash
-    # The darksite goes on the ISO, not into the squashfs: toggling it repacks nothing.
+    squash = digest(build.live_inputs("base1", "wheels1", None))
+    assert digest(build.live_inputs("base2", "wheels1", None)) != squash
+    assert digest(build.live_inputs("base1", "wheels2", None)) != squash
+    # The live root carries the key the darksite is signed with: another darksite
+    # (another key) is another squashfs.
+    assert digest(build.live_inputs("base1", "wheels1", "darksite1")) != squash
+    assert digest(build.live_inputs("base1", "wheels1", "darksite1")) != digest(
+        build.live_inputs("base1", "wheels1", "darksite2"))
     with_darksite = IsoBuild(_options(tmp_path, darksite=True), RecordingRunner(),
                              lambda _: None)
-    assert digest(with_darksite.live_inputs("base1", "wheels1")) == squash
     assert with_darksite.iso_inputs("s", "d") != build.iso_inputs("s", None)
 
 
@@ -278,6 +313,10 @@ def test_pool_path_flattens_the_security_archive():
     assert pool_path("http://m/debian/pool/main/z/zfs/zfs_1.deb") == "pool/main/z/zfs/zfs_1.deb"
     assert pool_path("http://s/debian-security/pool/updates/main/l/linux/l.deb") == \
         "pool/main/l/linux/l.deb"
+    # apt's URIs quote the version's `+`: the pool has the archive's real name, which
+    # an HTTP server finds for `+` and `%2b` alike.
+    assert pool_path("http://m/debian/pool/main/e/expat/libexpat1_2.5.0-1%2bdeb12u5_amd64"
+                     ".deb") == "pool/main/e/expat/libexpat1_2.5.0-1+deb12u5_amd64.deb"
 
 
 def test_requirements_skip_extras(tmp_path: Path):
@@ -369,8 +408,11 @@ def test_the_password_goes_to_each_kernel_console_once(tmp_path: Path):
 def test_the_darksite_is_checked_with_debootstrap(tmp_path: Path):
     from kldload_tui.backend.iso.darksite import debootstrap_check_argv
 
-    argv = debootstrap_check_argv("bookworm", tmp_path / "check", tmp_path / "repo")
+    argv = debootstrap_check_argv("bookworm", tmp_path / "check", tmp_path / "repo",
+                                  tmp_path / "key.gpg")
     assert argv[:2] == ["debootstrap", "--print-debs"]
+    # Checked against its own key, as an install will: never --no-check-gpg.
+    assert f"--keyring={tmp_path}/key.gpg" in argv and "--no-check-gpg" not in argv
     assert argv[-3:] == ["bookworm", str(tmp_path / "check"), f"file://{tmp_path}/repo"]
 
 

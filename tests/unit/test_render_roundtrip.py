@@ -57,6 +57,7 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.summary import summarize
+from kldload_tui.backend.distros.apt_keys import ARCHIVE_KEYRING, TARGET_DARKSITE_KEYRING
 from kldload_tui.backend.distros.debian import DebianBackend
 from kldload_tui.backend.distros.debian_config import KEPT_DARKSITE
 from kldload_tui.backend.distros.system_config import chpasswd_input
@@ -489,12 +490,16 @@ def check_apt_sources(a: Answers, darksite: bool) -> None:
     for uri in (a.custom_mirror_url, a.debian_mirror, f"file:{KEPT_DARKSITE}"):
         if not uri:
             continue
-        [stanza] = fp.deb822(debian.sources(uri, darksite=darksite))
+        keys = f"{ARCHIVE_KEYRING} {TARGET_DARKSITE_KEYRING}" if darksite else None
+        [stanza] = fp.deb822(debian.sources(uri, keys))
         assert fp.deb822_words(stanza["uris"]) == [uri]
         assert fp.deb822_words(stanza["types"]) == ["deb"]
         assert fp.deb822_words(stanza["suites"]) == [a.debian_suite.value]
         assert fp.deb822_words(stanza["components"]) == debian.components()
-        assert stanza.get("trusted") == ("yes" if darksite else None)
+        # Never trusted unchecked: the darksite's key is named, or apt's default keys.
+        assert "trusted" not in stanza
+        assert (fp.deb822_words(stanza["signed-by"]) if "signed-by" in stanza else None) == (
+            [str(ARCHIVE_KEYRING), TARGET_DARKSITE_KEYRING] if darksite else None)
 
 
 def check_wireguard(a: Answers) -> None:
