@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kldload_tui.backend.answers.envfile import parse_env
-from kldload_tui.backend.answers.file import env_text, parse_answers
+from kldload_tui.backend.answers.file import STAND_INS, env_text, parse_answers
 from kldload_tui.backend.answers.model import REQUIRED_KEYS, Answers, env_key, field_for_key
 from kldload_tui.backend.answers.rules import check_answers
 from kldload_tui.backend.answers.validators import FieldProblem
@@ -28,14 +28,6 @@ from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, c
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.problems import Problem, Severity
 
-# Stand-ins for required answers the operator has not given yet, so that one
-# field (or the rules across fields) can be checked before the others exist.
-# Rules that read a stand-in are skipped (`check_answers(skip=...)`).
-_STAND_INS: dict[str, str] = {
-    "distro": "debian",
-    "disk": "/dev/kldload-not-chosen-yet",
-    "hostname": "kldload-not-chosen-yet",
-}
 _REQUIRED_FIELDS = tuple(field_for_key(k) for k in REQUIRED_KEYS)
 
 
@@ -64,7 +56,7 @@ def check_value(name: str, raw: Any) -> FieldCheck:
     Returns the normalised value (an enum, a tuple, a `SecretStr`...) or the
     model's message and fix as one line.
     """
-    data = {**_STAND_INS, name: raw}
+    data = {**STAND_INS, name: raw}
     try:
         answers = Answers.model_validate(data)
     except OSError as err:
@@ -213,7 +205,7 @@ class Session:
 
     def draft(self) -> Answers:
         """The answers so far, with stand-ins for required fields not given yet."""
-        return Answers.model_validate({**_STAND_INS, **self.values})
+        return Answers.model_validate({**STAND_INS, **self.values})
 
     def answers(self) -> Answers:
         """The complete answers; raises `ValidationError` while a required one is missing."""

@@ -8,14 +8,13 @@ from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
+from kldload_tui.backend.answers.types import RELEASED_DISTROS
 from kldload_tui.backend.engine.distro_status import NOT_SERVED, DistroStatus, proofs
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, size_text
 from kldload_tui.screens.base import StepScreen
 from kldload_tui.screens.form import FormField
 from kldload_tui.screens.widgets import ChoiceList, Plain
 
-# Distributions whose answers say which major release (KLDLOAD_RELEASE).
-RELEASED = {Distro.CENTOS, Distro.RHEL, Distro.ROCKY}
 PROFILE_TEXT = {
     Profile.DESKTOP: "desktop  graphical",
     Profile.SERVER: "server   headless, SSH",
@@ -130,6 +129,6 @@ class DistroScreen(StepScreen):
         self.query_one("#suite-heading").display = debian
         self.query_one("#choice-debian_suite").display = debian
         release = self.query_one(FormField)
-        release.display = distro in RELEASED
+        release.display = distro in RELEASED_DISTROS
         # A hidden field is not checked: its answer does not apply to this distribution.
-        release.disabled = distro not in RELEASED
+        release.disabled = distro not in RELEASED_DISTROS

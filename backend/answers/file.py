@@ -204,6 +204,17 @@ def _from_pydantic(
     return Problem(str(detail["msg"]), key=key, line=line, source=source)
 
 
+# Stand-ins (by field name) for the required answers not given yet, so that the
+# others, or the rules across them, can be checked first; a rule that reads one is
+# skipped. Where the distribution is not the point, any will do. One set for every
+# caller: the TUI's drafts, the distribution step, the disk checks, partial files.
+STAND_INS: dict[str, str] = {
+    "distro": "debian",
+    "disk": "/dev/kldload-not-chosen-yet",
+    "hostname": "kldload-not-chosen-yet",
+}
+
+
 def _missing(data: dict[str, Any]) -> frozenset[str]:
     return frozenset(k for k in REQUIRED_KEYS if k not in data)
 
@@ -214,10 +225,8 @@ def _partial(data: dict[str, Any], failed: set[str]) -> Answers | None:
     Failed and missing fields take a placeholder; rules skip them.
     """
     good = {k: v for k, v in data.items() if k not in failed}
-    placeholders = {"KLDLOAD_DISTRO": "debian", "KLDLOAD_DISK": "/dev/null-placeholder",
-                    "KLDLOAD_HOSTNAME": "placeholder"}
-    for key, value in placeholders.items():
-        good.setdefault(key, value)
+    for name, value in STAND_INS.items():
+        good.setdefault(env_key(name), value)
     try:
         return Answers.model_validate(good)
     except ValidationError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat, NetMethod, Topology
+from kldload_tui.backend.answers.types import RELEASED_DISTROS
 
 FEATURES = (
     ("enable_kvm", "kvm"),
@@ -31,12 +32,8 @@ def summarize(a: Answers) -> dict[str, str]:
 
     The texts are printable (see `shown`): callers print them as they are.
     """
-    release = {
-        Distro.DEBIAN: a.debian_suite.value,
-        Distro.CENTOS: a.release,
-        Distro.RHEL: a.release,
-        Distro.ROCKY: a.release,
-    }.get(a.distro, "")
+    release = a.debian_suite.value if a.distro is Distro.DEBIAN else (
+        a.release if a.distro in RELEASED_DISTROS else "")
     out: dict[str, str] = {}
     out["distro"] = f"{a.distro.value} {release}".strip() + f", {a.profile.value} profile"
     disks = " ".join(a.data_disks())

@@ -18,6 +18,11 @@ class Distro(StrEnum):
     ALPINE = "alpine"
 
 
+# The distributions whose answers name a major release (KLDLOAD_RELEASE: the seed's
+# "CentOS/RHEL/Rocky release version"); Debian names a suite instead.
+RELEASED_DISTROS = frozenset({Distro.CENTOS, Distro.RHEL, Distro.ROCKY})
+
+
 class Profile(StrEnum):
     """How much software goes into the target."""
 

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from kldload_tui.backend.answers.file import STAND_INS
 from kldload_tui.backend.answers.model import Answers, Distro
 from kldload_tui.backend.distros import DistroBackend, backend_classes, distro_backend, unreachable
 
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
 
 NOT_SERVED = "not installable yet"
-# Placeholders for the required answers the sources do not depend on.
-_STAND_INS: dict[str, str] = {"disk": "/dev/kldload-not-chosen-yet",
-                              "hostname": "kldload-not-chosen-yet"}
 
 
 @dataclass(frozen=True)
@@ -64,9 +62,9 @@ def _answers_for(distro: Distro, values: Mapping[str, Any]) -> Answers:
     """The answers so far with `distro` chosen; where they do not fit it (a release
     another distribution takes), that distribution's defaults."""
     try:
-        return Answers.model_validate({**_STAND_INS, **values, "distro": distro})
+        return Answers.model_validate({**STAND_INS, **values, "distro": distro})
     except ValidationError:
-        return Answers.model_validate({**_STAND_INS, "distro": distro})
+        return Answers.model_validate({**STAND_INS, "distro": distro})
 
 
 def stand_in_context(distro: Distro, values: Mapping[str, Any], *, darksite: Path | None,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kldload_tui.backend.answers.model import Answers, Distro, env_key
+from kldload_tui.backend.answers.model import Answers, env_key
 from kldload_tui.backend.machine.disks import PROFILE_MIN_SIZE_BYTES, Verdict, classify, size_text
 from kldload_tui.backend.machine.model import Disk, Machine
 from kldload_tui.backend.problems import Problem
@@ -150,9 +150,10 @@ def target_problems_of_fields(fields: Mapping[str, Any], machine: Machine) -> li
     given = {name: fields[name] for name in TARGET_FIELDS if name in fields}
     if "disk" not in given:
         return []
-    # Any distribution will do: the disks are judged alike for all of them.
-    placeholders = {"distro": next(iter(Distro)).value, "hostname": "target-check"}
-    alone = parse_answers_fields({**placeholders, **given})
+    from kldload_tui.backend.answers.file import STAND_INS
+
+    # The disks are judged alike for every distribution: the stand-in's will do.
+    alone = parse_answers_fields({**STAND_INS, **given})
     if alone.answers is None or not alone.ok:
         return []
     return list(check_targets(alone.answers, machine, consent=alone.answers.force_wipe).problems)

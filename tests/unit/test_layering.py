@@ -48,12 +48,11 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
                          "KLDLOAD_DEBIAN_SUITE, KLDLOAD_DEBIAN_MIRROR, KLDLOAD_RELEASE"),
     "answers/doc.py": (frozenset({"debian", "apt"}),
                        "the generated reference says where KLDLOAD_DEBIAN_MIRROR defaults to"),
-    "answers/summary.py": (frozenset({"debian", "centos", "rhel", "rocky"}),
-                           "the summary shows the release field the seed defines per distro"),
+    "answers/summary.py": (frozenset({"debian"}), "the summary shows Debian's suite where "
+                           "RELEASED_DISTROS show their release"),
     "answers/file.py": (frozenset({"debian"}),
-                        "the example and placeholder value of the required KLDLOAD_DISTRO"),
-    "session.py": (frozenset({"debian"}),
-                   "the stand-in for the required KLDLOAD_DISTRO until the operator picks one"),
+                        "the example and stand-in (STAND_INS) value of the required "
+                        "KLDLOAD_DISTRO"),
     "answers/validators.py": (frozenset({"apt", "debian", "arch"}),
                               "KLDLOAD_EXTRA_PACKAGES and mirror URLs are checked in apt's "
                               "syntax, the only package manager so far; `arch` there is a "
