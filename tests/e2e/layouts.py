@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
 from kldload_tui.backend.phases.preflight import live_tools
 from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
@@ -39,6 +40,7 @@ from tests.e2e.iso import (
 from tests.e2e.live import StandIn
 from tests.e2e.overhead import overhead
 from tests.e2e.packages import TARGET_PACKAGES
+from tests.e2e.pxe import pxe_layout
 from tests.e2e.qemu import Disk, Firmware, Guest, GuestError, blank, overlay
 from tests.e2e.remote import remote
 from tests.e2e.sh import CommandFailed
@@ -50,7 +52,7 @@ LIVE_KINDS = ("iso", "standin")
 # Their kernel-command-line modes (liveconf.py) exist only in the stand-in.
 STANDIN_ONLY = ("golden", "overhead")
 # The live ISO's own services (its web UI), which the stand-in does not have.
-ISO_ONLY = ("remote", "tui-serial", "tui-ssh", "ssh-live")
+ISO_ONLY = ("remote", "tui-serial", "tui-ssh", "ssh-live", "pxe")
 NEEDS_NO_LIVE = ("firmware",)
 
 
@@ -206,11 +208,14 @@ def _smoke_iso(ctx: Run, result: Result) -> None:
             with result.step("darksite"):
                 _check(guest, "findmnt -n -o FSTYPE /run/live/medium", "iso9660")
                 # The live root's own sources name the mirror, out of reach here:
-                # only the medium's darksite, as an install uses it.
+                # only the medium's darksite, as an install uses it, checked against
+                # the key the live root carries (an unverified one would warn).
                 _check(guest, "rm -f /etc/apt/sources.list.d/* && printf '%s\\n' "
-                       f"'deb [trusted=yes] file:{MEDIUM_DARKSITE} {iso.suite} main contrib' "
-                       "> /etc/apt/sources.list && apt-get -q update",
-                       f"file:{MEDIUM_DARKSITE}")
+                       f"'deb [signed-by={DARKSITE_KEYRING}] file:{MEDIUM_DARKSITE} "
+                       f"{iso.suite} main contrib' > /etc/apt/sources.list && "
+                       "apt-get -q update 2>&1 | grep -v unsandboxed; "
+                       f"gpgv --keyring {DARKSITE_KEYRING} {MEDIUM_DARKSITE}/dists/{iso.suite}"
+                       "/InRelease && echo darksite-verified", "darksite-verified")
                 _apt_resolves_targets(guest, iso.module_package)
             _version_and_poweroff(guest, result)
             result.ok = True
@@ -267,6 +272,7 @@ LAYOUTS: dict[str, Callable[[Run, Result], None]] = {
     "tui-serial": tui_serial,
     "tui-ssh": tui_ssh,
     "ssh-live": ssh_live,
+    "pxe": pxe_layout,
     "overhead": overhead,
 }
 # `--layout all`: everything but the overhead measurement (two installs, run on demand).

@@ -29,6 +29,8 @@ T = TypeVar("T")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 MARKER = "KLDLOAD-E2E:"
+# The first serial port (ttyS0), where SeaBIOS shows its console when asked to.
+SERIAL_PORT = 0x3F8
 # A line the kernel or journald printed on the console while a command ran (a
 # cloud-init stage, a driver): `[   93.533616] cloud-init[578]: ...`. Never output.
 CONSOLE_MESSAGE = re.compile(r"^\[\s*\d+\.\d+\] ")
@@ -113,6 +115,10 @@ class Guest:
     # (host port, guest port): TCP forwarded from 127.0.0.1 only, as an operator's
     # client reaches a service of the guest.
     hostfwd: list[tuple[int, int]] = field(default_factory=list)
+    # More options of the user network, as `,key=value...` (the PXE layout's tftp=,
+    # bootfile= and guestfwd=), and booting from the NIC first (its iPXE ROM).
+    net_options: str = ""
+    netboot: bool = False
     memory_mib: int = 4096
     cpus: int = 2
     child: pexpect.spawn | None = None
@@ -133,6 +139,13 @@ class Guest:
                 "-nodefaults", "-serial", "mon:stdio"]
         if self.firmware:
             argv += self.firmware.args()
+        if self.netboot:
+            argv += ["-boot", "order=n"]
+            if self.firmware is None:
+                # SeaBIOS's serial console (there is no VGA): iPXE's messages on ttyS0.
+                port = self.run_dir / "sercon-port"
+                port.write_bytes(SERIAL_PORT.to_bytes(2, "little"))
+                argv += ["-fw_cfg", f"name=etc/sercon-port,file={port}"]
         if self.kernel:
             argv += ["-kernel", str(self.kernel)]
         if self.initrd:
@@ -157,11 +170,11 @@ class Guest:
         return argv
 
     def _nic(self) -> str:
-        if not self.network:
+        if not self.network and not self.netboot:
             return "none"
         forwards = "".join(f",hostfwd=tcp:127.0.0.1:{host}-:{guest}"
                            for host, guest in self.hostfwd)
-        return f"user,restrict=on,model=virtio-net-pci{forwards}"
+        return f"user,restrict=on,model=virtio-net-pci{forwards}{self.net_options}"
 
     def start(self) -> Guest:
         """Start the guest with its console logged; returns self for chaining."""
