@@ -27,6 +27,24 @@ SEED_SERIAL = "kldload-seed"
 
 
 @dataclass(frozen=True)
+class StaticNet:
+    """Static addressing on QEMU's user network (10.0.2.0/24; QEMU is .2 and its
+    DNS .3), at an address its DHCP would never hand out, so the installed
+    system's address proves the answers were applied."""
+
+    iface: str
+    address: str
+    prefix: int
+    gateway: str
+    dns: str
+
+    def answers(self) -> list[str]:
+        return ["KLDLOAD_NET_METHOD=static", f"KLDLOAD_NET_IFACE={self.iface}",
+                f"KLDLOAD_NET_IP={self.address}", f"KLDLOAD_NET_PREFIX={self.prefix}",
+                f"KLDLOAD_NET_GW={self.gateway}", f"KLDLOAD_NET_DNS={self.dns}"]
+
+
+@dataclass(frozen=True)
 class InstallSpec:
     """One install layout: what its answers ask for and how the seed is made."""
 
@@ -48,6 +66,11 @@ class InstallSpec:
     # dep: only this machine's drivers (fast under emulation); an exported image
     # must have `most`, which validation insists on.
     initramfs_modules: str = "dep"
+    # None: DHCP on every wired interface (the default).
+    static: StaticNet | None = None
+    # Features switched on (answers' flag names, e.g. wireguard); the darksite must
+    # serve them (packages.E2E_FEATURES).
+    features: tuple[str, ...] = ()
 
     @property
     def hostname(self) -> str:
@@ -93,6 +116,9 @@ def answers_text(spec: InstallSpec, suite: str, finish: str = "none") -> str:
         lines.append(f"KLDLOAD_PASSWORD='{spec.password}'")
     if spec.passphrase:
         lines += ["KLDLOAD_ZFS_ENCRYPT=1", f"KLDLOAD_ZFS_PASSPHRASE='{spec.passphrase}'"]
+    if spec.static:
+        lines += spec.static.answers()
+    lines += [f"KLDLOAD_{name.upper()}=1" for name in spec.features]
     lines += spec.extra_answers
     return "\n".join(lines) + "\n"
 

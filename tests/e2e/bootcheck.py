@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 
 from kldload_tui.backend.answers.file import REDACTED, parse_answers
-from tests.e2e.answers import NEW_PASSWORD, SSH_KEY, InstallSpec, answers_text
+from tests.e2e.answers import NEW_PASSWORD, SSH_KEY, InstallSpec, StaticNet, answers_text
 from tests.e2e.qemu import Guest, GuestError
 
 BOOT_TIMEOUT = 600.0
@@ -173,6 +173,17 @@ def replay_check(copy: str, spec: InstallSpec, suite: str, finish: str) -> None:
         raise CheckFailed(f"/etc/kldload/answers.env does not replay the answers: {problems}")
 
 
+def check_static_network(guest: Guest, net: StaticNet) -> None:
+    """The answered address, route and resolver are the ones in use: QEMU's DHCP
+    would have given another address."""
+    _expect("static address", ok(guest, f"ip -4 -o addr show dev {net.iface}"),
+            lambda s: f"inet {net.address}/{net.prefix} " in s and "dynamic" not in s)
+    _expect("default route", ok(guest, "ip -4 route show default"),
+            lambda s: s.startswith(f"default via {net.gateway} dev {net.iface}"))
+    _expect("resolver", ok(guest, "resolvectl dns " + net.iface),
+            lambda s: s.split()[-1] == net.dns)
+
+
 def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str,
                  finish: str) -> list[str]:
     """Every check of the issue, in order; returns the names of the checks passed."""
@@ -234,6 +245,14 @@ def check_system(guest: Guest, spec: InstallSpec, expired: bool, suite: str,
             '"', ""):
         raise CheckFailed(f"manifest: secrets {leaked} or no hostname:\n{text}")
     check("manifest")
+    if spec.static:
+        check_static_network(guest, spec.static)
+        check("static-address")
+    if "wireguard" in spec.features:
+        _expect("wireguard", ok(guest, "sudo -n stat -c '%a %U' /etc/wireguard/wg0.conf; "
+                                       "command -v wg"),
+                lambda s: s.splitlines()[0] == "600 root" and s.endswith("/wg"))
+        check("feature-wireguard")
     mode = ok(guest, "sudo -n stat -c %a /etc/kldload/answers.env")
     answers = ok(guest, "sudo -n cat /etc/kldload/answers.env")
     if mode != "600" or any(s in answers for s in spec.secrets()):

@@ -7,9 +7,13 @@
   session with TERM=vt100 in an 80x24 terminal. The guest's port 22 is reached
   through a forward on 127.0.0.1 (QEMU's user network, restrict=on).
 
-Both type the same keys (tests/tui/walk.py `live_install_keys`: the offered
-defaults, a hostname, a password and a key), press `p` on the complete install,
-and the disk then boots alone under OVMF for the checks of every install layout.
+Both type their keys through tests/tui/walk.py `live_install_keys` and press `p` on
+the complete install; the disks then boot alone under OVMF for the checks of every
+install layout. `tui-ssh` leaves every choice as offered but the identity (a
+hostname, a password and a key). `tui-serial` is the design's first use, bare metal
+over a serial console, with the choices an operator makes there: a mirror of its
+two blank disks, static addressing on its NIC (checked in use after the boot:
+QEMU's DHCP would give another address), the identity, and WireGuard.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import TYPE_CHECKING
 
 import pexpect
 
-from tests.e2e.answers import SSH_KEY, InstallSpec
+from kldload_tui.screens.features import FEATURES
+from tests.e2e.answers import SSH_KEY, InstallSpec, StaticNet
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, live_firmware, target_disk
 from tests.e2e.iso import SERIAL_ENTRY, cd_guest, choose_entry
@@ -30,28 +35,37 @@ if TYPE_CHECKING:
     from tests.e2e.layouts import Result, Run
 
 # The TUI's own default: Debian's broad initramfs (the walk leaves it as offered).
-SERIAL = InstallSpec("tui-serial", password="e2e-Serial-Passw0rd", initramfs_modules="most")
+SERIAL = InstallSpec("tui-serial", disks=2, topology="mirror", password="e2e-Serial-Passw0rd",
+                     initramfs_modules="most",
+                     static=StaticNet("enp0s1", "10.0.2.50", 24, "10.0.2.2", "10.0.2.3"),
+                     features=("wireguard",))
 SSH = InstallSpec("tui-ssh", password="e2e-Ssh-Passw0rd-1", initramfs_modules="most")
 INSTALL_TIMEOUT = 7200.0
 # A screen of the TUI under emulation, drawn over a 115200 baud line or SSH.
 STEP_TIMEOUT = 600.0
 SETTLE = 3.0
 ONE_TIME_PASSWORD = r"one-time password for this boot: (\S+)\r*\n"
+# The Features step's ticks, in the order Tab visits them.
+FEATURE_ORDER = [name for name, _ in FEATURES]
 
 
 def _type_install(child: pexpect.spawn, spec: InstallSpec) -> None:
     assert spec.password is not None
+    net = spec.static
     live_install_keys(Driver(child, Walk(), timeout=STEP_TIMEOUT, settle=SETTLE),
                       hostname=spec.hostname, password=spec.password, ssh_key=SSH_KEY,
-                      install_timeout=INSTALL_TIMEOUT)
+                      install_timeout=INSTALL_TIMEOUT, mirror=spec.topology == "mirror",
+                      static=(net.address, net.gateway, net.dns) if net else None,
+                      features=tuple(FEATURE_ORDER.index(f) for f in spec.features))
 
 
 def tui_serial(ctx: Run, result: Result) -> None:
     spec = SERIAL
     firmware = live_firmware(ctx, spec)
     targets = [target_disk(ctx, spec, serial) for serial in spec.serials]
-    with cd_guest(f"{spec.name}-install", ctx.run_dir, ctx.need_iso(), targets,
-                  firmware) as guest:
+    guest = cd_guest(f"{spec.name}-install", ctx.run_dir, ctx.need_iso(), targets, firmware)
+    guest.network = True  # a NIC to address (QEMU's user network, restrict=on)
+    with guest:
         try:
             with result.step("live-boot"):
                 choose_entry(guest, SERIAL_ENTRY)

@@ -162,21 +162,40 @@ def walk_keys(d: Keys, save_to: Path) -> None:
 
 
 def live_install_keys(d: Keys, *, hostname: str, password: str, ssh_key: str,
-                      install_timeout: float) -> None:
-    """An operator's install on a live machine with one blank disk, every other choice
-    left as offered: Debian on the medium's suite (bookworm, the darksite's), the
-    highlighted disk, a single pool, DHCP, the admin user with `password` and
-    `ssh_key`, no features, no image, power off when done. From the welcome screen
-    to pressing `p` on the complete install."""
+                      install_timeout: float, mirror: bool = False,
+                      static: tuple[str, str, str] | None = None,
+                      features: tuple[int, ...] = ()) -> None:
+    """An operator's install on a live machine with blank disks: Debian on the
+    medium's suite (bookworm, the darksite's), the highlighted disk, the admin user
+    with `password` and `ssh_key`, no image, power off when done. From the welcome
+    screen to pressing `p` on the complete install.
+
+    Left as offered unless asked: a single pool, DHCP, no features. `mirror`: the
+    second installable disk ticked as the mirror's other half. `static`: (address,
+    gateway, DNS) on the first network interface listed, its /24 prefix as offered.
+    `features`: the positions of the features to switch on, in the screen's order."""
     d.wait("Press Enter (or ctrl+n) to start")
     d.keys(ENTER)
     d.wait("2/9 Distribution")
     d.keys(TAB, TAB, DOWN, ENTER)  # the suite list: bookworm (the last; Down stays there)
-    d.wait("3/9 Disks")  # the installable disk is highlighted
+    d.wait("3/9 Disks")  # the first installable disk is highlighted
     d.keys(ENTER)
     d.wait("4/9 ZFS topology")
+    if mirror:
+        d.keys(DOWN)  # mirror, the layout after single
+        d.wait("mirror needs 2 or more disks")
+        d.keys(TAB, SPACE)  # the first of the more data disks: the other blank one
+        d.wait("(mirror;")
     d.keys(ENTER)
     d.wait("5/9 Network")
+    if static:
+        address, gateway, dns = static
+        d.keys(DOWN, TAB, DOWN, TAB)  # static; the first interface after "every wired"
+        d.type(address, echo=True)
+        d.keys(TAB, TAB)  # past the prefix, /24 as offered
+        d.type(gateway, echo=True)
+        d.keys(TAB)
+        d.type(dns, echo=True)
     d.keys(ENTER)
     d.wait("6/9 Identity")
     d.type(hostname, echo=True)
@@ -188,6 +207,10 @@ def live_install_keys(d: Keys, *, hostname: str, password: str, ssh_key: str,
     d.type(ssh_key, echo=True)
     d.keys(ENTER)
     d.wait("7/9 Features")
+    at = 0
+    for position in sorted(features):
+        d.keys(*[TAB] * (position - at), SPACE)
+        at = position
     d.keys(ENTER)
     d.wait("8/9 Export")  # no image; power off when done
     d.keys(ENTER)
