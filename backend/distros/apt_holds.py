@@ -32,8 +32,11 @@ def debian_held_packages(*, zfs_module: str = "zfs-dkms", bootloader: Sequence[s
 
 
 def ubuntu_held_packages(*, bootloader: Sequence[str] = ()) -> tuple[str, ...]:
-    """Ubuntu's: it builds ZFS into its kernels, so no module package to keep in step."""
-    base = ["linux-generic", "linux-image-generic", "zfsutils-linux", "zfs-initramfs"]
+    """Ubuntu's: its kernels ship zfs.ko (in linux-modules-*), so there is no module
+    package to keep in step. The kernel is held by the metapackage the install puts
+    there, linux-image-generic (not linux-generic, which pulls the headers and is not
+    installed: holding it would fail)."""
+    base = ["linux-image-generic", "zfsutils-linux", "zfs-initramfs"]
     return tuple(dict.fromkeys((*base, *bootloader)))
 
 

@@ -41,11 +41,12 @@ def darksite_keyring(ctx: InstallContext) -> Path | None:
     return None
 
 
-def write_install_keyring(ctx: InstallContext, key: Path) -> Path:
-    """Debian's archive keys and the darksite's, concatenated (OpenPGP keyrings
-    concatenate), into the target for debootstrap's --keyring and the install's
-    Signed-By. Returns its path on this machine."""
-    parts = [ctx.options.live_root / ARCHIVE_KEYRING.relative_to("/"), key]
+def write_install_keyring(ctx: InstallContext, key: Path, *,
+                          archive: Path = ARCHIVE_KEYRING) -> Path:
+    """The archive's keys (`archive`, Debian's unless told) and the darksite's,
+    concatenated (OpenPGP keyrings concatenate), into the target for debootstrap's
+    --keyring and the install's Signed-By. Returns its path on this machine."""
+    parts = [ctx.options.live_root / archive.relative_to("/"), key]
     data = b"".join(p.read_bytes() for p in parts if p.is_file())
     if not data and not ctx.dry_run:
         raise FileNotFoundError(f"no OpenPGP keys in {', '.join(map(str, parts))}")
@@ -54,7 +55,8 @@ def write_install_keyring(ctx: InstallContext, key: Path) -> Path:
     return path
 
 
-def check_darksite_signature(ctx: InstallContext, darksite: Path, suite: str) -> None:
+def check_darksite_signature(ctx: InstallContext, darksite: Path, suite: str, *,
+                             mirror_answer: str = "KLDLOAD_DEBIAN_MIRROR") -> None:
     """Preflight: the darksite's InRelease is signed by the live system's darksite
     key. Raises InstallError naming the file and the fix; writes nothing."""
     from kldload_tui.backend.engine.core import InstallError
@@ -66,18 +68,19 @@ def check_darksite_signature(ctx: InstallContext, darksite: Path, suite: str) ->
             f"the darksite at {darksite} cannot be verified: this live system carries no "
             f"darksite key ({DARKSITE_KEYRING} is missing). A darksite installs from the "
             "kldload live system built with it; to install from a network mirror instead, "
-            "set KLDLOAD_DEBIAN_MIRROR")
+            f"set {mirror_answer}")
     try:
         ctx.run(["gpgv", "--keyring", str(key), str(release)])
     except CommandError as err:
         raise InstallError(
             f"the darksite at {darksite} is not signed by this live system's darksite key "
             f"({key}): {release} does not verify ({err.stderr_tail.strip() or err.reason}). "
-            "Boot the live system built with this darksite, or set KLDLOAD_DEBIAN_MIRROR "
+            f"Boot the live system built with this darksite, or set {mirror_answer} "
             "to install from a network mirror") from None
 
 
-def signed_by(ctx: InstallContext, *, kept_darksite: bool) -> str | None:
+def signed_by(ctx: InstallContext, *, kept_darksite: bool,
+              archive: Path = ARCHIVE_KEYRING) -> str | None:
     """The installed system's Signed-By, putting the darksite key in place when the
     live system has one; None (apt's default keys) when it has none."""
     key = darksite_keyring(ctx)
@@ -86,5 +89,5 @@ def signed_by(ctx: InstallContext, *, kept_darksite: bool) -> str | None:
     ctx.run(["install", "-D", "-m", "0644", str(key), str(ctx.path(TARGET_DARKSITE_KEYRING))])
     if kept_darksite:
         return TARGET_DARKSITE_KEYRING
-    # A network mirror is Debian's archive, or this darksite served over HTTP.
-    return f"{ARCHIVE_KEYRING} {TARGET_DARKSITE_KEYRING}"
+    # A network mirror is the distribution's archive, or this darksite served over HTTP.
+    return f"{archive} {TARGET_DARKSITE_KEYRING}"

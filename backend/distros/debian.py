@@ -4,6 +4,12 @@ Kernel, ZFS and bootloader packages go in one apt transaction of their own, so
 the initramfs is built once with ZFS in it, and a failure there is told apart
 from an optional package that failed. Optional packages (profile, features,
 KLDLOAD_EXTRA_PACKAGES) follow in a second transaction.
+
+The rest of the apt family (ubuntu.py) subclasses `DebianBackend`: what is
+Debian's own is in class attributes and small methods (the package tables, the
+suite, the mirror, the apt sources' stanzas, the keyring, the ZFS module), so a
+subclass overrides those and shares the bootstrap, the configuration and the
+checks.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -30,6 +36,7 @@ from kldload_tui.backend.answers.model import (
 from kldload_tui.backend.distros import DistroBackend
 from kldload_tui.backend.distros.apt_holds import apt_hold_files, debian_held_packages
 from kldload_tui.backend.distros.apt_keys import (
+    ARCHIVE_KEYRING,
     INSTALL_KEYRING,
     check_darksite_signature,
     darksite_keyring,
@@ -140,6 +147,29 @@ class DebianBackend(DistroBackend):
     # Debian's kernel postinst/postrm and update-initramfs's post-update hooks.
     kernel_hooks = HOOK_PATHS
 
+    # -- what the rest of the apt family overrides -------------------------------
+    # The package tables (the module's constants, which the ISO's darksite reads).
+    BASE_PACKAGES: ClassVar[tuple[str, ...]] = BASE_PACKAGES
+    KERNEL: ClassVar[str] = KERNEL
+    CORE_PACKAGES: ClassVar[tuple[str, ...]] = CORE_PACKAGES
+    LOADER_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = LOADER_PACKAGES
+    PROFILE_PACKAGES: ClassVar[dict[Profile, tuple[str, ...]]] = PROFILE_PACKAGES
+    FEATURE_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = FEATURE_PACKAGES
+    SEAL_PACKAGES: ClassVar[tuple[str, ...]] = SEAL_PACKAGES
+    # The archive's keys on the live system (debootstrap's) and, by the same path,
+    # in the target (its keyring package installs them there too).
+    archive_keyring: ClassVar[Path] = ARCHIVE_KEYRING
+    # The target's Signed-By without a darksite key: None leaves it to apt's default
+    # keys, which Debian's debian-archive-keyring fills.
+    signed_by_default: ClassVar[str | None] = None
+    # debootstrap's script (its positional argument after the mirror); None: the
+    # script named like the suite.
+    debootstrap_script: ClassVar[str | None] = None
+    # The target's apt sources, as the distribution's own installer names them.
+    sources_file: ClassVar[str] = "/etc/apt/sources.list.d/debian.sources"
+    # The answer that names a network mirror, for messages that say what to set.
+    mirror_answer: ClassVar[str] = "KLDLOAD_DEBIAN_MIRROR"
+
     @classmethod
     def medium_defaults(cls, darksite: Path) -> dict[str, Any]:
         # An ISO's darksite carries the one suite it was built for.
@@ -149,12 +179,16 @@ class DebianBackend(DistroBackend):
     def __init__(self, answers: Answers) -> None:
         super().__init__(answers)
         # Chosen in bootstrap: the prebuilt ZFS module package or DKMS.
-        self.core: list[str] = list(CORE_PACKAGES)
+        self.core: list[str] = list(self.CORE_PACKAGES)
         # KLDLOAD_INITRAMFS_MODULES=dep: the driver modules the initramfs gets.
         self.dep_modules: list[str] = []
 
     def host_tools(self, ctx: InstallContext) -> list[str]:
         return ["debootstrap", "chroot", "gpgv"]
+
+    def suite(self) -> str:
+        """The release debootstrap installs and apt follows."""
+        return self.answers.debian_suite.value
 
     def zfs_compatibility(self) -> str:
         # bookworm ships OpenZFS 2.1, trixie 2.3 (which imports 2.2 pools).
@@ -178,16 +212,16 @@ class DebianBackend(DistroBackend):
             return None
         if not (offered / "dists").is_dir():
             return offered if ctx.dry_run else None
-        return offered if self.answers.debian_suite.value in darksite_suites(offered) else None
+        # The suite names the distribution too: an Ubuntu install never takes a Debian
+        # darksite (dists/bookworm), nor Debian an Ubuntu one (dists/noble).
+        return offered if self.suite() in darksite_suites(offered) else None
 
     def mirror(self, ctx: InstallContext) -> tuple[str, bool]:
         """(mirror URI, whether it is the local darksite)."""
         darksite = self.darksite(ctx)
         if darksite is not None:
             return f"file://{darksite}", True
-        a = self.answers
-        chosen = a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
-            ctx.options.live_root)
+        chosen = self.network_mirror(ctx)
         if not chosen:
             from kldload_tui.backend.engine.core import InstallError
 
@@ -196,22 +230,37 @@ class DebianBackend(DistroBackend):
                                "system's apt sources; set KLDLOAD_DEBIAN_MIRROR")
         return chosen, False
 
+    def network_mirror(self, ctx: InstallContext) -> str | None:
+        """The archive to install from without a darksite (None: none known)."""
+        a = self.answers
+        return a.custom_mirror_url or a.debian_mirror or live_debian_mirror(
+            ctx.options.live_root)
+
+    def apt_stanzas(self, uri: str, *, darksite: bool = False) -> list[tuple[str, list[str]]]:
+        """(URI, suites) of each stanza of the target's apt sources for the archive at
+        `uri` (a darksite carries its one suite only)."""
+        return [(uri, [self.suite()])]
+
+    def offline_hint(self, carried: list[str]) -> str:
+        """What installs from a darksite carrying `carried` instead, for a refusal."""
+        return f"KLDLOAD_DEBIAN_SUITE={carried[0]} installs without a network"
+
     def source_urls(self, ctx: InstallContext) -> list[str]:
-        """The suite's Release file on the darksite or the mirror debootstrap will use."""
-        uri, _ = self.mirror(ctx)
-        return [f"{uri.rstrip('/')}/dists/{self.answers.debian_suite.value}/Release"]
+        """Each suite's Release file on the darksite or the mirrors apt will use."""
+        uri, darksite = self.mirror(ctx)
+        return [f"{base.rstrip('/')}/dists/{suite}/Release"
+                for base, suites in self.apt_stanzas(uri, darksite=darksite) for suite in suites]
 
     def check_sources(self, ctx: InstallContext) -> None:
         """The darksite serves only the suites it carries: for another, the mirror
         must answer, and a refusal says which suite would install offline."""
         from kldload_tui.backend.engine.core import InstallError
 
-        suite = self.answers.debian_suite.value
+        suite = self.suite()
         offered = ctx.options.darksite
         carried = darksite_suites(offered) if offered is not None else []
         offline = (f"\nthe darksite at {offered} carries {', '.join(carried)}: "
-                   f"KLDLOAD_DEBIAN_SUITE={carried[0]} installs without a network"
-                   if carried else "")
+                   f"{self.offline_hint(carried)}" if carried else "")
         try:
             uri, darksite = self.mirror(ctx)
         except InstallError as err:
@@ -221,7 +270,7 @@ class DebianBackend(DistroBackend):
                      f"not {suite}: installing {suite} from {uri}")
         if darksite:
             assert offered is not None
-            check_darksite_signature(ctx, offered, suite)
+            check_darksite_signature(ctx, offered, suite, mirror_answer=self.mirror_answer)
         try:
             super().check_sources(ctx)
         except InstallError as err:
@@ -230,12 +279,12 @@ class DebianBackend(DistroBackend):
     def optional_packages(self) -> list[str]:
         """Profile, feature and extra packages, in a stable order without repeats."""
         a = self.answers
-        wanted = list(PROFILE_PACKAGES[a.profile])
-        for field_name, packages in FEATURE_PACKAGES.items():
+        wanted = list(self.PROFILE_PACKAGES[a.profile])
+        for field_name, packages in self.FEATURE_PACKAGES.items():
             if getattr(a, field_name):
                 wanted += packages
         if a.export_format is not ExportFormat.NONE:
-            wanted += SEAL_PACKAGES
+            wanted += self.SEAL_PACKAGES
         wanted += a.extra_packages
         return list(dict.fromkeys(wanted))
 
@@ -251,7 +300,7 @@ class DebianBackend(DistroBackend):
 
         uri, _ = self.mirror(ctx)
         uri = uri.rstrip("/")
-        suite = self.answers.debian_suite.value
+        suite = self.suite()
         began = time.monotonic()
         deadline = began + INDEX_DEADLINE
         index = PackageIndex()
@@ -276,18 +325,22 @@ class DebianBackend(DistroBackend):
             raise InstallError("\n".join(f"KLDLOAD_EXTRA_PACKAGES: {p}" for p in problems))
 
     def bootstrap(self, ctx: InstallContext) -> None:
-        a = self.answers
         mirror, darksite = self.mirror(ctx)
         argv = ["debootstrap", f"--arch={ARCH}", "--variant=minbase",
                 f"--components={','.join(self.components())}",
-                f"--include={','.join(BASE_PACKAGES)}"]
+                f"--include={','.join(self.BASE_PACKAGES)}"]
         key = darksite_keyring(ctx)
         if key is not None:
-            # Debian's keys and the darksite's: the darksite on the medium, or served
-            # over HTTP as the mirror (PXE), verifies like any archive.
-            argv.append(f"--keyring={write_install_keyring(ctx, key)}")
+            # The archive's keys and the darksite's: the darksite on the medium, or
+            # served over HTTP as the mirror (PXE), verifies like any archive.
+            argv.append(f"--keyring="
+                        f"{write_install_keyring(ctx, key, archive=self.archive_keyring)}")
+        elif self.signed_by_default is not None:
+            # Named, not left to the script's default: the keys preflight checked.
+            argv.append(f"--keyring={self.archive_keyring}")
+        script = [self.debootstrap_script] if self.debootstrap_script else []
         progress = BootstrapProgress(ctx.runner.current_phase)
-        ctx.run([*argv, a.debian_suite.value, str(ctx.target), mirror], timeout=3600,
+        ctx.run([*argv, self.suite(), str(ctx.target), mirror, *script], timeout=3600,
                 on_line=progress.reading(DebootstrapReader(), PROGRESS_DEBOOTSTRAP))
         # Package scripts must not start daemons inside the target; removed in configure.
         ctx.runner.write_file(ctx.path(POLICY_RC_D), "#!/bin/sh\nexit 101\n", 0o755)
@@ -300,32 +353,39 @@ class DebianBackend(DistroBackend):
             ctx.run(["mkdir", "-p", str(inside)])
             ctx.run(["mount", "--bind", "-o", "ro", str(ctx.options.darksite), str(inside)])
             ctx.mounts.append(str(inside))
-        ctx.runner.write_file(ctx.path("/etc/apt/sources.list.d/debian.sources"),
+        ctx.runner.write_file(ctx.path(self.sources_file),
                               self.sources(mirror if not darksite else
                                            f"file:{DARKSITE_IN_TARGET}",
-                                           INSTALL_KEYRING if key is not None else None))
+                                           INSTALL_KEYRING if key is not None else
+                                           self.signed_by_default, darksite=darksite))
         ctx.runner.write_file(ctx.path("/etc/apt/sources.list"), "")
         # Before the kernel's transaction: its postinst builds the first initramfs.
         self.initramfs_config(ctx)
         ctx.chroot(["apt-get", "update", *APT_STATUS], env=APT_ENV, timeout=1800,
                    on_line=progress.reading(AptStatusReader("updating package lists",
                                                             packages=False), PROGRESS_UPDATE))
-        prebuilt = _prebuilt_zfs_module(ctx)
-        zfs_module = [prebuilt] if prebuilt else ["zfs-dkms", "linux-headers-amd64"]
-        if not prebuilt:
-            ctx.runner.note("no prebuilt ZFS module package for the kernel in the repository: "
-                            "building with DKMS")
-        self.core = [*CORE_PACKAGES, *self.loader_packages(ctx), *zfs_module]
+        self.core = [*self.CORE_PACKAGES, *self.loader_packages(ctx),
+                     *self.zfs_module_packages(ctx)]
         optional = self.optional_packages()
         # No initramfs yet: the kernel's hook and zfs-initramfs's trigger would each
         # build one (minutes apiece on a slow machine, and both are replaced); the
         # zfs phase builds the only one, once the system is configured.
         _apt_install(ctx, self.core, env={"INITRD": "No"}, on_line=progress.reading(
             AptStatusReader("kernel, ZFS"), PROGRESS_CORE if optional else 1.0))
-        ctx.kernel_version = _kernel_version(ctx)
+        ctx.kernel_version = _kernel_version(ctx, self.KERNEL)
         if optional:
             _apt_install(ctx, optional, on_line=progress.reading(
                 AptStatusReader("optional"), 1.0))
+
+    def zfs_module_packages(self, ctx: InstallContext) -> list[str]:
+        """What provides zfs.ko for the kernel: the repository's prebuilt module
+        package for it (a darksite's), else DKMS with the kernel's headers."""
+        prebuilt = _prebuilt_zfs_module(ctx, self.KERNEL)
+        if prebuilt:
+            return [prebuilt]
+        ctx.runner.note("no prebuilt ZFS module package for the kernel in the repository: "
+                        "building with DKMS")
+        return ["zfs-dkms", "linux-headers-amd64"]
 
     def initramfs_config(self, ctx: InstallContext) -> None:
         """initramfs-tools' MODULES for the answers; dep as kldload does it for ZFS."""
@@ -350,13 +410,14 @@ class DebianBackend(DistroBackend):
                               f"# Written by kldload-tui (KLDLOAD_INITRAMFS_MODULES)\n{why}"
                               f"MODULES={modules}\n")
 
-    def sources(self, uri: str, signed_by: str | None) -> str:
-        """deb822 sources for the target; `signed_by`: the keyrings apt checks it
-        against (None: apt's default, Debian's archive keys)."""
+    def sources(self, uri: str, signed_by: str | None, *, darksite: bool = False) -> str:
+        """deb822 sources for the target (`apt_stanzas` of the archive at `uri`);
+        `signed_by`: the keyrings apt checks it against (None: apt's default keys)."""
         keys = f"Signed-By: {signed_by}\n" if signed_by else ""
-        return (f"# Written by kldload-tui\nTypes: deb\nURIs: {uri}\n"
-                f"Suites: {self.answers.debian_suite.value}\n"
-                f"Components: {' '.join(self.components())}\n{keys}")
+        stanzas = [f"Types: deb\nURIs: {base}\nSuites: {' '.join(suites)}\n"
+                   f"Components: {' '.join(self.components())}\n{keys}"
+                   for base, suites in self.apt_stanzas(uri, darksite=darksite)]
+        return "# Written by kldload-tui\n" + "\n".join(stanzas)
 
     def verify_bootstrap(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError
@@ -411,7 +472,7 @@ class DebianBackend(DistroBackend):
     def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
         """The loaders for the firmware the installed disks boot on."""
         loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
-        return tuple(p for fw in loaders for p in LOADER_PACKAGES[fw])
+        return tuple(p for fw in loaders for p in self.LOADER_PACKAGES[fw])
 
     def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
         kver = ctx.kernel_version or "KERNEL-VERSION"
@@ -482,10 +543,10 @@ def _read_index(index: PackageIndex, base: str, deadline: float) -> bool:
     return False
 
 
-def _prebuilt_zfs_module(ctx: InstallContext) -> str | None:
-    """zfs-modules-<kernel> for the kernel linux-image-amd64 would install, if the
+def _prebuilt_zfs_module(ctx: InstallContext, kernel: str) -> str | None:
+    """zfs-modules-<kernel> for the kernel the `kernel` package would install, if the
     repository has it."""
-    depends = ctx.chroot(["apt-cache", "depends", "--important", KERNEL], check=False)
+    depends = ctx.chroot(["apt-cache", "depends", "--important", kernel], check=False)
     kernels = re.findall(r"Depends:\s*linux-image-(\d\S*)", depends)
     if not kernels:
         return None
@@ -500,7 +561,7 @@ def _apt_install(ctx: InstallContext, packages: list[str],
                env={**APT_ENV, **(env or {})}, timeout=7200, on_line=on_line)
 
 
-def _kernel_version(ctx: InstallContext) -> str:
+def _kernel_version(ctx: InstallContext, kernel: str) -> str:
     """The kernel the transaction installed (a placeholder in a dry run)."""
     if ctx.dry_run:
         return "KERNEL-VERSION"
@@ -508,7 +569,7 @@ def _kernel_version(ctx: InstallContext) -> str:
     if not found:
         from kldload_tui.backend.engine.core import InstallError
 
-        raise InstallError(f"{KERNEL} was installed but {ctx.path('/lib/modules')} is empty")
+        raise InstallError(f"{kernel} was installed but {ctx.path('/lib/modules')} is empty")
     return found[-1]
 
 

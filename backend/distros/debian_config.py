@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kldload_tui.backend.distros.apt_keys import INSTALL_KEYRING, darksite_keyring, signed_by
-from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.distros.system_config import (
     configure_access,
     verify_system,
@@ -51,22 +50,21 @@ def _final_sources(ctx: InstallContext) -> None:
     a = ctx.answers
     used, from_darksite = distro.mirror(ctx)
     if not from_darksite and darksite_keyring(ctx) is None:
-        return  # installed from the mirror with Debian's keys: its sources are already right
+        return  # installed from the mirror with the archive's keys: its sources are right
     kept = from_darksite and a.keep_darksite
-    keys = signed_by(ctx, kept_darksite=kept)
+    keys = signed_by(ctx, kept_darksite=kept, archive=distro.archive_keyring)
     if kept:
         ctx.run(["cp", "-a", f"{ctx.options.darksite}/.", str(ctx.path(KEPT_DARKSITE))])
-        text = distro.sources(f"file:{KEPT_DARKSITE}", keys)
+        text = distro.sources(f"file:{KEPT_DARKSITE}", keys, darksite=True)
     else:
-        mirror = used if not from_darksite else (
-            a.custom_mirror_url or a.debian_mirror or live_debian_mirror(ctx.options.live_root))
+        mirror = used if not from_darksite else distro.network_mirror(ctx)
         if mirror:
             text = distro.sources(mirror, keys)
         else:
             text = ("# Installed from a darksite; no network mirror was known.\n"
-                    "# Add one here, e.g. with KLDLOAD_DEBIAN_MIRROR at the next install.\n")
-            ctx.warn("no Debian mirror configured in the target: apt has no sources")
-    ctx.runner.write_file(ctx.path("/etc/apt/sources.list.d/debian.sources"), text)
+                    f"# Add one here, e.g. with {distro.mirror_answer} at the next install.\n")
+            ctx.warn(f"no {distro.name} mirror configured in the target: apt has no sources")
+    ctx.runner.write_file(ctx.path(distro.sources_file), text)
     ctx.run(["rm", "-f", str(ctx.path(INSTALL_KEYRING))])
 
 

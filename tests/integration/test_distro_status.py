@@ -11,7 +11,9 @@ from kldload_tui.backend.answers.model import Distro
 from kldload_tui.backend.engine.distro_status import NOT_SERVED, check_all, check_distro, proofs
 from tests.integration.local_servers import http_on_loopback
 
-SERVED = {"/debian/dists/trixie/Release": b"Suite: trixie\n"}
+SERVED = {"/debian/dists/trixie/Release": b"Suite: trixie\n",
+          **{f"/ubuntu/dists/{s}/Release": f"Suite: {s}\n".encode()
+             for s in ("noble", "noble-updates", "noble-security")}}
 
 
 class Mirror(BaseHTTPRequestHandler):
@@ -80,8 +82,8 @@ def test_refused_distributions_are_listed_and_never_probed():
     statuses = check_all({}, darksite=None, probe=probe)
     assert [s.distro for s in statuses] == list(Distro)
     refused = [s for s in statuses if not s.supported]
-    assert {s.distro for s in refused} == {Distro.UBUNTU, Distro.FEDORA, Distro.RHEL,
-                                           Distro.ARCH, Distro.ALPINE}
+    assert {s.distro for s in refused} == {Distro.FEDORA, Distro.RHEL, Distro.ARCH,
+                                           Distro.ALPINE}
     assert all(s.proven == NOT_SERVED and s.reachable is None for s in refused)
     assert [(s.distro, s.proven) for s in proofs()] == [(s.distro, s.proven) for s in statuses]
 
@@ -94,3 +96,20 @@ def test_a_local_mirror_is_named_by_the_file_read_not_taken_for_the_darksite(tmp
                                           "debian_suite": "trixie"}, darksite=None)
     assert status.installable_here
     assert status.source == f"{mirror}/dists/trixie/Release"
+
+
+def test_ubuntu_reads_every_pocket_of_its_mirror_and_never_a_debian_darksite(tmp_path: Path):
+    debian = tmp_path / "debian-site"
+    (debian / "dists/bookworm").mkdir(parents=True)
+    (debian / "dists/bookworm/Release").write_text("Suite: bookworm\n")
+    asked: list[str] = []
+    offline = check_distro(Distro.UBUNTU, {}, darksite=debian,
+                           probe=lambda url: asked.append(url) or "Name or service not known")
+    assert offline.supported and offline.proven == "plan-verified"
+    assert offline.reachable is False
+    assert asked == ["http://archive.ubuntu.com/ubuntu/dists/noble/Release"]  # first fails
+    with http_on_loopback(Mirror) as httpd:
+        port = httpd.server_address[1]
+        ok = check_distro(Distro.UBUNTU, {"custom_mirror_url": f"http://127.0.0.1:{port}/ubuntu"},
+                          darksite=debian)
+    assert ok.installable_here and ok.source == "127.0.0.1"

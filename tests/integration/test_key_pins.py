@@ -1,5 +1,7 @@
 """The fingerprints the Red Hat family's backends pin, confirmed against a second,
 independent source this machine can verify: Debian's `distribution-gpg-keys`.
+Ubuntu's archive keys (backend/distros/ubuntu.py) likewise, against Debian's
+`ubuntu-keyring`: its ubuntu-archive-keyring.gpg must hold exactly the pinned keys.
 
 Only Debian's archive is reachable here, so the publishers' key pages cannot be
 read. Debian packages those publishers' keys, and its archive is signed: the
@@ -10,7 +12,7 @@ exactly the pinned fingerprint. OpenZFS's key is not in the package and is
 listed as unconfirmed here.
 
 The mirror is the machine's own (its apt sources), never written into the repo.
-The .deb is cached under /var/cache/kldload-test (KLDLOAD_TEST_CACHE moves it).
+The .debs are cached under /var/cache/kldload-test (KLDLOAD_TEST_CACHE moves it).
 """
 
 from __future__ import annotations
@@ -25,15 +27,16 @@ from pathlib import Path
 
 import pytest
 
-from kldload_tui.backend.distros import el
+from kldload_tui.backend.distros import el, openpgp_keys, ubuntu
 from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.distros.rpm_keys import KeyPin, primary_fingerprints
 
-# Suites that carry the package (bookworm itself has none), tried in order: a
+# Suites that carry the packages (bookworm itself has neither), tried in order: a
 # mirror part-way through an update has an InRelease whose indexes it cannot
 # serve yet, and then the next suite is read.
 SUITES = ("bookworm-backports", "trixie", "sid")
 PACKAGE = "distribution-gpg-keys"
+UBUNTU_PACKAGE = "ubuntu-keyring"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 INDEX = "main/binary-all/Packages.xz"
 # Where each pin's key file is in the package.
@@ -69,7 +72,8 @@ def _sha256_in(text: str, name: str) -> str:
     raise AssertionError(f"{name} is not listed in the InRelease's SHA256 section")
 
 
-def _package_stanza(mirror: str, suite: str, work: Path) -> dict[str, str] | None:
+def _package_stanza(mirror: str, suite: str, work: Path,
+                    package: str = PACKAGE) -> dict[str, str] | None:
     """The package's fields from `suite`'s signed index, or None when the suite
     does not have it or the mirror cannot serve that index as signed."""
     try:
@@ -93,21 +97,23 @@ def _package_stanza(mirror: str, suite: str, work: Path) -> dict[str, str] | Non
         return None
     packages = lzma.decompress(index).decode()
     stanza = next((s for s in packages.split("\n\n") if re.search(
-        rf"^Package: {re.escape(PACKAGE)}$", s, re.MULTILINE)), None)
+        rf"^Package: {re.escape(package)}$", s, re.MULTILINE)), None)
     if stanza is None:
         return None
     return dict(re.findall(r"^([A-Za-z0-9-]+): (.*)$", stanza, re.MULTILINE))
 
 
-@pytest.fixture(scope="module")
-def package_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _unpacked(tmp_path_factory: pytest.TempPathFactory, package: str) -> Path:
+    """The package's files, from the first suite that serves it as signed, its .deb
+    checked against the signed index's SHA-256."""
     mirror = live_debian_mirror(Path("/"))
     assert mirror, "no Debian mirror in this machine's apt sources"
     assert KEYRING.is_file(), f"{KEYRING} is missing (package debian-archive-keyring)"
     mirror = mirror.rstrip("/")
     work = tmp_path_factory.mktemp("keys")
-    fields = next((f for f in (_package_stanza(mirror, s, work) for s in SUITES) if f), None)
-    assert fields is not None, f"no suite of {SUITES} on {mirror} serves {PACKAGE} as signed"
+    fields = next((f for f in (_package_stanza(mirror, s, work, package) for s in SUITES)
+                   if f), None)
+    assert fields is not None, f"no suite of {SUITES} on {mirror} serves {package} as signed"
     cache = Path(os.environ.get("KLDLOAD_TEST_CACHE", "/var/cache/kldload-test")) / "keys"
     deb = cache / Path(fields["Filename"]).name
     if not deb.is_file() or hashlib.sha256(deb.read_bytes()).hexdigest() != fields["SHA256"]:
@@ -117,7 +123,17 @@ def package_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         deb.write_bytes(data)
     out = work / "pkg"
     subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
-    return out / "usr/share/distribution-gpg-keys"
+    return out
+
+
+@pytest.fixture(scope="module")
+def package_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _unpacked(tmp_path_factory, PACKAGE) / "usr/share/distribution-gpg-keys"
+
+
+@pytest.fixture(scope="module")
+def ubuntu_keyring(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _unpacked(tmp_path_factory, UBUNTU_PACKAGE) / ubuntu.KEYRING.relative_to("/")
 
 
 def test_every_pin_is_checked_or_named_as_unconfirmed():
@@ -133,3 +149,17 @@ def test_the_pinned_fingerprint_is_debians_copy_of_the_key(package_root: Path, p
                            capture_output=True, text=True, check=True,
                            env={**os.environ, "GNUPGHOME": str(package_root.parent)})
     assert primary_fingerprints(shown.stdout) == [pin.fingerprint]
+
+
+def test_the_ubuntu_pins_are_exactly_debians_copy_of_the_archive_keyring(ubuntu_keyring: Path):
+    shown = subprocess.run(["gpg", "--batch", "--no-default-keyring", "--with-colons",
+                            "--with-fingerprint", "--show-keys", str(ubuntu_keyring)],
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "GNUPGHOME": str(ubuntu_keyring.parent)})
+    found = primary_fingerprints(shown.stdout)
+    assert sorted(found) == sorted(ubuntu.ARCHIVE_KEYS)
+    # The installer's own reader sees the same keys, and its check passes on the file.
+    assert openpgp_keys.primary_fingerprints(ubuntu_keyring.read_bytes()) == found
+    assert openpgp_keys.keyring_problem(ubuntu_keyring, ubuntu.ARCHIVE_KEYS) is None
+    # The key that signs noble's InRelease is the 2018 one.
+    assert "F6ECB3762474EDA9D21B7022871920D1991BC93C" in found

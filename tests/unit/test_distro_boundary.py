@@ -143,9 +143,10 @@ def test_a_module_dropped_into_distros_is_found():
     assert type(backend).__name__ == "AlpineBackend"
     assert type(backend).__module__ == f"{distros.__name__}.throwaway_alpine"
     # The refusal for the rest lists it among the supported, with no list edited.
-    with pytest.raises(InstallError, match=r"\(supported: centos, debian, rocky, alpine\); "
+    with pytest.raises(InstallError, match=r"\(supported: centos, debian, ubuntu, rocky, alpine\); "
                                            "choose KLDLOAD_DISTRO=centos or KLDLOAD_DISTRO=debian "
-                                           "or KLDLOAD_DISTRO=rocky or KLDLOAD_DISTRO=alpine"):
+                                           "or KLDLOAD_DISTRO=ubuntu or KLDLOAD_DISTRO=rocky or "
+                                           "KLDLOAD_DISTRO=alpine"):
         plan_install(_answers("rhel"), load_bundled_machine("one-disk-vm"),
                      options=InstallOptions())
 

@@ -123,7 +123,8 @@ def test_an_unsupported_distro_is_refused_in_preflight():
     assert outcome.failed_phase == "preflight"
     assert events.of_type(Failed)[0].message == (
         "KLDLOAD_DISTRO=rhel: this installer cannot install rhel yet (supported: centos, debian, "
-        "rocky); choose KLDLOAD_DISTRO=centos or KLDLOAD_DISTRO=debian or KLDLOAD_DISTRO=rocky")
+        "ubuntu, rocky); choose KLDLOAD_DISTRO=centos or KLDLOAD_DISTRO=debian or "
+        "KLDLOAD_DISTRO=ubuntu or KLDLOAD_DISTRO=rocky")
     assert [s for s in runner.plan if s.kind != "note"] == []
 
 

@@ -47,6 +47,12 @@ CASES: dict[str, tuple[Path, str, bool]] = {
                               False),
     "centos9-server-mirror": (GOLDEN / "answers/centos9-server-mirror.env",
                               "server-3nvme-usb-seed", False),
+    # Ubuntu (backend/distros/ubuntu.py, Debian's code): plan-verified only.
+    "ubuntu-server-single": (GOLDEN / "answers/ubuntu-server-single.env", "one-disk-vm", False),
+    "ubuntu-server-raidz1-kvm": (GOLDEN / "answers/ubuntu-server-raidz1-kvm.env",
+                                 "storage-6disk", False),
+    "ubuntu-desktop-mirror-nvidia": (GOLDEN / "answers/ubuntu-desktop-mirror-nvidia.env",
+                                     "server-3nvme-usb-seed", False),
 }
 SECRETS = ("golden passphrase", "golden-scp-secret", "-Pass-2026", "S3cure-Passw0rd!",
            "changeme", "correct-horse-battery-staple")
