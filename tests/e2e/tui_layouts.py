@@ -19,6 +19,7 @@ QEMU's DHCP would give another address), the identity, and WireGuard.
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import pexpect
@@ -44,6 +45,8 @@ INSTALL_TIMEOUT = 7200.0
 # A screen of the TUI under emulation, drawn over a 115200 baud line or SSH.
 STEP_TIMEOUT = 600.0
 SETTLE = 3.0
+# sshd starts after the console shows the one-time password.
+SSH_WAIT = 180.0
 ONE_TIME_PASSWORD = r"one-time password for this boot: (\S+)\r*\n"
 # The Features step's ticks, in the order Tab visits them.
 FEATURE_ORDER = [name for name, _ in FEATURES]
@@ -93,12 +96,25 @@ def _ssh(port: int, log_path: str) -> pexpect.spawn:
     return child
 
 
+def _ssh_session(port: int, log_path: str) -> pexpect.spawn:
+    """An SSH session at its password prompt. The one-time password is on the console
+    before sshd listens (the first try was reset): retried until SSH_WAIT is over."""
+    deadline = time.monotonic() + SSH_WAIT
+    while True:
+        child = _ssh(port, log_path)
+        if child.expect([r"[Pp]assword: ", pexpect.EOF], timeout=300) == 0:
+            return child
+        child.close(force=True)
+        if child.logfile_read is not None:
+            child.logfile_read.close()
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"ssh ended before asking for the password for {SSH_WAIT:.0f} s")
+        time.sleep(5)
+
+
 def _ssh_install(port: int, password: str, spec: InstallSpec, log_path: str) -> None:
-    child = _ssh(port, log_path)
+    child = _ssh_session(port, log_path)
     try:
-        index = child.expect([r"[Pp]assword: ", pexpect.EOF], timeout=300)
-        if index != 0:
-            raise CheckFailed("ssh ended before asking for the password")
         child.sendline(password)
         index = child.expect([r"root@kldload:~# ", r"[Pp]ermission denied", pexpect.EOF],
                              timeout=300)
