@@ -121,6 +121,22 @@ def install_in_guest(ctx: Run, result: Result, spec: InstallSpec, targets: list[
     return _install_from_standin(ctx, result, spec, targets, seed, firmware, extra, cmdline)
 
 
+def follow_live_install(guest: Guest, result: Result, started: float) -> InstallRun:
+    """From the live ISO's autoinstall start (from a medium or over the network): the
+    install to its end, then the finish action's power off, or the logs saved from
+    the root shell a failed install leaves."""
+    with result.step("install"):
+        outcome = follow(guest, started, ISO_ENDS)
+    result.phases = outcome.phases
+    if outcome.rc == 0:
+        with result.step("live-poweroff"):
+            guest.wait_exit(300)
+    else:
+        with result.step("save-logs"):
+            save_logs_from_shell(guest, ROOT_PROMPT)
+    return outcome
+
+
 def _install_from_iso(ctx: Run, result: Result, spec: InstallSpec, targets: list[Disk],
                       seed: Path, firmware: Firmware | None) -> InstallRun:
     """The ISO as a CD (or a USB stick), its serial entry: the autoinstall finds the
@@ -136,15 +152,7 @@ def _install_from_iso(ctx: Run, result: Result, spec: InstallSpec, targets: list
                 choose_entry(guest, SERIAL_ENTRY)
                 started = float(guest.expect(ISO_START, ISO_BOOT_TIMEOUT,
                                              "the autoinstall's start").group(1))
-            with result.step("install"):
-                outcome = follow(guest, started, ISO_ENDS)
-            result.phases = outcome.phases
-            if outcome.rc == 0:
-                with result.step("live-poweroff"):
-                    guest.wait_exit(300)
-            else:
-                with result.step("save-logs"):
-                    save_logs_from_shell(guest, ROOT_PROMPT)
+            outcome = follow_live_install(guest, result, started)
         finally:
             result.console_tail = guest.tail()
     if outcome.rc != 0:

@@ -33,15 +33,17 @@ from kldload_tui.backend.iso import pxe
 from tests.e2e.answers import InstallSpec, answers_text
 from tests.e2e.bootcheck import CheckFailed
 from tests.e2e.install import (
-    ISO_ENDS,
     ISO_START,
     extract_logs,
-    follow,
     io_disk,
-    save_logs_from_shell,
 )
-from tests.e2e.installs import ISO_BOOT_TIMEOUT, boot_and_check, finish_action, target_disk
-from tests.e2e.iso import ROOT_PROMPT
+from tests.e2e.installs import (
+    ISO_BOOT_TIMEOUT,
+    boot_and_check,
+    finish_action,
+    follow_live_install,
+    target_disk,
+)
 from tests.e2e.qemu import Guest
 
 if TYPE_CHECKING:
@@ -144,16 +146,8 @@ def pxe_layout(ctx: Run, result: Result) -> None:
                 with result.step("pxe-boot"):
                     started = float(guest.expect(ISO_START, PXE_BOOT_TIMEOUT,
                                                  "the autoinstall's start").group(1))
-                with result.step("install"):
-                    outcome = follow(guest, started, ISO_ENDS)
-                result.phases = outcome.phases
+                outcome = follow_live_install(guest, result, started)
                 result.guest_seconds = outcome.guest_seconds
-                if outcome.rc == 0:
-                    with result.step("live-poweroff"):
-                        guest.wait_exit(300)
-                else:
-                    with result.step("save-logs"):
-                        save_logs_from_shell(guest, ROOT_PROMPT)
             finally:
                 result.console_tail = guest.tail()
         served = list(requests)
