@@ -143,7 +143,7 @@ class DebianBackend(DistroBackend):
     darksite_marker = "dists"
     # tests/e2e installs it from the live ISO and boots and checks the result.
     proven = "booted here"
-    live_packages = ("debootstrap",)
+    live_packages: ClassVar[tuple[str, ...]] = ("debootstrap",)
     # Debian's kernel postinst/postrm and update-initramfs's post-update hooks.
     kernel_hooks = HOOK_PATHS
 

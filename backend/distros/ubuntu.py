@@ -105,11 +105,11 @@ class UbuntuBackend(DebianBackend):
     serves = (Distro.UBUNTU,)
     # Not booted here: Ubuntu's archive cannot be reached from this project's machines.
     proven = DistroBackend.proven  # "plan-verified", not Debian's "booted here"
-    # Debian's ubuntu-keyring provides KEYRING on the live system. It is in trixie
-    # and bookworm-backports but not in bookworm, which the ISO can be built from:
-    # listed here it would break that build, so the live system is not given it
-    # and preflight refuses without it, saying how to install it.
-    live_packages = ("debootstrap",)
+    # Debian's ubuntu-keyring provides KEYRING on the live system: trixie has it,
+    # bookworm only in bookworm-backports, which the ISO's live root reads for what
+    # its suite lacks (aptsrc.live_sources). A live system of another making may
+    # lack it: preflight then refuses, saying how to install it.
+    live_packages: ClassVar[tuple[str, ...]] = ("debootstrap", "ubuntu-keyring")
     BASE_PACKAGES = BASE_PACKAGES
     KERNEL = KERNEL
     CORE_PACKAGES = CORE_PACKAGES

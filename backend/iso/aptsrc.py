@@ -106,6 +106,21 @@ def build_sources(suite: str, sources: list[Source]) -> list[Source]:
     return list(dict.fromkeys(chosen))
 
 
+def live_sources(sources: list[Source]) -> list[Source]:
+    """`build_sources` and the suite's -backports, for the live root only.
+
+    Some tools a distribution backend runs on the live system are packaged only
+    in backports for a stable suite (bookworm's ubuntu-keyring). apt gives a
+    backports suite priority 100 (its Release says NotAutomatic and
+    ButAutomaticUpgrades), so a package is taken from there only when the suite
+    has none: everything else stays the suite's own. The ZFS module and the
+    darksite are built from `build_sources` alone.
+    """
+    base = sources[0]
+    return list(dict.fromkeys([*sources, Source(base.uri, f"{base.suite}-backports",
+                                                base.signed_by)]))
+
+
 class PrivateApt:
     """apt-get and apt-cache with their own state under `home`, so resolving a
     package set neither reads nor changes what this machine has installed."""

@@ -31,6 +31,7 @@ from kldload_tui.backend.iso.aptsrc import (
     build_sources,
     host_sources,
     kernel_info,
+    live_sources,
 )
 from kldload_tui.backend.iso.cache import BuildCache, remove_tree, timestamp
 from kldload_tui.backend.iso.chroot import chroot_mounts
@@ -147,12 +148,14 @@ class IsoBuild:
             cached[0] = not built
             module_deb = next(zfs_entry.glob("*.deb"))
         with self.step("live-base") as cached:
-            base_inputs = {"zfs": zfs_entry.name, "sources": lines, "kernel": asdict(kernel),
+            base_sources = live_sources(sources)
+            base_inputs = {"zfs": zfs_entry.name,
+                           "sources": [s.line() for s in base_sources], "kernel": asdict(kernel),
                            "packages": list(live_packages()),
                            "code": code_digest("liveroot.py", "zfsmod.py", "chroot.py")}
             base, built = self.cache.ensure(
                 "live-base", base_inputs,
-                lambda out: self._base(out, sources, kernel, module_deb))
+                lambda out: self._base(out, base_sources, kernel, module_deb))
             cached[0] = not built
             base_info = json.loads((base / "info.json").read_text())
         with self.step("wheels") as cached:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kldload_tui.backend.engine.live_medium import DARKSITE_KEYRING
+from kldload_tui.backend.iso.inputs import VENV
 from kldload_tui.backend.phases.preflight import live_tools
 from tests.e2e.boot_layouts import BOOT_LAYOUTS
 from tests.e2e.bootcheck import CheckFailed
@@ -205,6 +206,14 @@ def _smoke_iso(ctx: Run, result: Result) -> None:
                 if missing:
                     raise CheckFailed("the live system lacks tools preflight needs: "
                                       + " ".join(missing))
+            with result.step("keyrings"):
+                # Ubuntu's archive keyring (from bookworm-backports on a bookworm ISO),
+                # judged by the installer's own check, as its preflight does.
+                _check(guest, f"{VENV}/bin/python3 -c 'from kldload_tui.backend.distros "
+                       "import openpgp_keys as k, ubuntu as u; "
+                       "print(k.keyring_problem(u.KEYRING, u.ARCHIVE_KEYS) "
+                       "or \"keyring-\" + \"ok\")'",
+                       "keyring-ok")
             with result.step("darksite"):
                 _check(guest, "findmnt -n -o FSTYPE /run/live/medium", "iso9660")
                 # The live root's own sources name the mirror, out of reach here:

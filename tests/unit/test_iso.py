@@ -22,6 +22,7 @@ from kldload_tui.backend.iso.aptsrc import (
     host_sources,
     host_suite,
     kernel_info,
+    live_sources,
 )
 from kldload_tui.backend.iso.build import IsoBuild, StepTime, Summary, requirements
 from kldload_tui.backend.iso.cache import BuildCache, digest
@@ -445,3 +446,12 @@ def test_the_live_root_carries_every_backends_host_packages():
     assert wanted >= {"debootstrap", "dnf", "rpm", "gpg", "curl"}
     assert set(live_packages()) == set(LIVE_PACKAGES) | wanted
     assert len(live_packages()) == len(set(live_packages()))  # each once
+
+
+def test_the_live_root_reads_backports_for_what_its_suite_lacks():
+    sources = [Source(MIRROR, "bookworm"), Source(MIRROR, "bookworm-updates"),
+               Source("http://security.invalid/debian-security", "bookworm-security")]
+    live = live_sources(sources)
+    assert live[:3] == sources
+    assert live[3].line().endswith(f"{MIRROR} bookworm-backports main contrib")
+    assert live_sources(live) == live  # once
