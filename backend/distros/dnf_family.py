@@ -86,6 +86,9 @@ class DnfBackend(DistroBackend):
     PROFILE_PACKAGES: ClassVar[dict[Profile, tuple[str, ...]]] = {}
     FEATURE_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = {}
     SEAL_PACKAGES: ClassVar[tuple[str, ...]] = ("cloud-init",)
+    # What gives the installed system `dnf versionlock` (see dnf_holds), installed
+    # with the base system: dnf 4's plugin unless the distribution says otherwise.
+    VERSIONLOCK_PACKAGES: ClassVar[tuple[str, ...]] = (VERSIONLOCK_PACKAGE,)
 
     @abstractmethod
     def release(self) -> str:
@@ -130,7 +133,7 @@ class DnfBackend(DistroBackend):
             # pinned keys) has its metadata checked too.
             signed = (ctx.options.darksite / f"{DARKSITE_MARKER}.asc").is_file() \
                 if ctx.options.darksite else False
-            return [one_repo(self.network_repos(), f"file://{site}", repo_id="kldload-darksite",
+            return [one_repo(self.key_pins(), f"file://{site}", repo_id="kldload-darksite",
                              name="kldload darksite", signed_metadata=signed)]
         return self.network_repos()
 
@@ -167,7 +170,8 @@ class DnfBackend(DistroBackend):
             ctx.run(["mkdir", "-p", str(ctx.path(where))])
         mount_api_filesystems(ctx)
         env = dnf_env(ctx)
-        ctx.run(dnf_argv(ctx, release, "install", *self.BASE_PACKAGES, VERSIONLOCK_PACKAGE),
+        ctx.run(dnf_argv(ctx, release, "install", *self.BASE_PACKAGES,
+                         *self.VERSIONLOCK_PACKAGES),
                 env=env, timeout=7200)
         self.dracut_config(ctx)
         ctx.run(["mkdir", "-p", str(ctx.path(DRACUT_PLUGIN).parent)])
@@ -214,7 +218,7 @@ class DnfBackend(DistroBackend):
         modules = ctx.path(f"/usr/lib/modules/{kver}")
         if not any(modules.rglob("zfs.ko*")):
             raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
-        names = [*self.BASE_PACKAGES, VERSIONLOCK_PACKAGE, *self.core,
+        names = [*self.BASE_PACKAGES, *self.VERSIONLOCK_PACKAGES, *self.core,
                  *self.optional_packages()]
         out = ctx.run(rpm_root_argv(ctx, "-q", "--qf", "%{NAME}\n", *names), check=False)
         installed = set(out.split())
@@ -272,7 +276,7 @@ class DnfBackend(DistroBackend):
         if self.answers.keep_darksite:
             ctx.run(["mkdir", "-p", str(ctx.path(KEPT_DARKSITE))])
             ctx.run(["cp", "-a", f"{site}/.", str(ctx.path(KEPT_DARKSITE))])
-            kept = one_repo(self.network_repos(), f"file://{KEPT_DARKSITE}",
+            kept = one_repo(self.key_pins(), f"file://{KEPT_DARKSITE}",
                             repo_id="kldload-darksite", name="kldload darksite (kept)")
             ctx.runner.write_file(darksite_file, repo_files([kept])[kept.file])
         else:

@@ -97,11 +97,12 @@ def dnf_env(ctx: InstallContext) -> dict[str, str]:
     return {"HOME": str(ctx.path(BOOTSTRAP_HOME))}
 
 
-def one_repo(repos: Sequence[Repo], baseurl: str, *, repo_id: str, name: str,
+def one_repo(keys: Sequence[KeyPin], baseurl: str, *, repo_id: str, name: str,
              signed_metadata: bool = False) -> Repo:
     """One repository at `baseurl` (a darksite holding every package) in place of
-    `repos`, checked with every key they use: each package is still signed by its
-    publisher."""
-    keys = tuple(dict.fromkeys(k for r in repos for k in r.keys))
-    return Repo(repo_id=repo_id, name=name, baseurl=baseurl, keys=keys,
+    the network's, checked with every key of the install (`keys`, the backend's
+    pins): each package is still signed by its publisher. The pins, not the
+    network repositories' keys: a distribution may have no network repository of
+    its own to name (RHEL installed from a darksite alone)."""
+    return Repo(repo_id=repo_id, name=name, baseurl=baseurl, keys=tuple(dict.fromkeys(keys)),
                 signed_metadata=signed_metadata, file=f"{repo_id}.repo")
