@@ -1,9 +1,11 @@
-"""Step 2: distribution, profile, and the release for the distributions that have one."""
+"""Step 2: distribution, profile, and the release for the distributions that have one;
+for RHEL, the mirror it installs from and its registration."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import DescendantBlur
 from textual.widgets import Label
 from textual.worker import Worker, WorkerState
 
@@ -20,6 +22,9 @@ PROFILE_TEXT = {
     Profile.SERVER: "server   headless, SSH",
     Profile.CORE: "core     smallest",
 }
+# Shown for RHEL only: the mirror it needs (Red Hat's CDN serves registered systems
+# only) and the registration at first boot.
+RHEL_FIELDS = ("custom_mirror_url", "rhel_org", "rhel_activation_key")
 # The status lines fit 80 columns with the screen's margins.
 STATUS_WIDTH = 76
 
@@ -54,7 +59,7 @@ class DistroScreen(StepScreen):
     STEP = "distro"
     TITLE = "Distribution"
     CSS_PATH = "distro.tcss"
-    FIELDS = ("distro", "profile", "debian_suite", "release")
+    FIELDS = ("distro", "profile", "debian_suite", "release", *RHEL_FIELDS)
 
     def compose_step(self) -> ComposeResult:
         values = self.session.values
@@ -76,11 +81,17 @@ class DistroScreen(StepScreen):
                 yield ChoiceList("debian_suite", [(s.value, s.value) for s in DebianSuite],
                                  values["debian_suite"].value)
                 yield self.field("release", "Release", placeholder="e.g. 9")
+                # RHEL installs from a mirror and registers at first boot (rhel.py).
+                yield self.field("custom_mirror_url", "Mirror URL",
+                                 placeholder="http://host/rhel9-dvd")
+                yield self.field("rhel_org", "Red Hat org", placeholder="empty: no registration")
+                yield self.field("rhel_activation_key", "Activation key", password=True)
         yield Label("On this machine", classes="distro-heading")
         yield Plain(status_text(self.session.distro_proofs(), self._pending()),
                     id="distro-status")
 
     def on_mount(self) -> None:
+        self._checked_mirror = self.session.values.get("custom_mirror_url", "")
         if "distro" not in self.session.values:
             # The first choice shown is a choice made: keep it, as the screen shows it.
             self.keep("distro", self.query_one("#choice-distro", ChoiceList).value)
@@ -128,7 +139,20 @@ class DistroScreen(StepScreen):
         debian = distro is Distro.DEBIAN
         self.query_one("#suite-heading").display = debian
         self.query_one("#choice-debian_suite").display = debian
-        release = self.query_one(FormField)
-        release.display = distro in RELEASED_DISTROS
-        # A hidden field is not checked: its answer does not apply to this distribution.
-        release.disabled = distro not in RELEASED_DISTROS
+        shown = {"release": distro in RELEASED_DISTROS,
+                 **{name: distro is Distro.RHEL for name in RHEL_FIELDS}}
+        for name, show in shown.items():
+            form_field = self.query_one(f"#field-{name}", FormField)
+            form_field.display = show
+            # A hidden field is not checked: its answer does not apply to this distribution.
+            form_field.disabled = not show
+
+    def on_descendant_blur(self, event: DescendantBlur) -> None:
+        """A mirror typed in changes what RHEL installs from: ask again once it is left
+        (not per keystroke: every check reads each distribution's repositories)."""
+        if getattr(event.widget, "id", None) != "input-custom_mirror_url":
+            return
+        mirror = self.session.values.get("custom_mirror_url", "")
+        if mirror != self._checked_mirror and not self.session.described:
+            self._checked_mirror = mirror
+            self._check()

@@ -200,6 +200,13 @@ def _secret(what: str, min_length: int) -> Callable[[SecretStr], SecretStr]:
     return check
 
 
+def _rhsm_key(value: SecretStr) -> SecretStr:
+    raw = value.get_secret_value()
+    if raw:
+        v.rhsm_name(raw, what="activation key")
+    return value
+
+
 def _ssh_key(value: str) -> str:
     return v.ssh_public_key(value.strip())
 
@@ -419,6 +426,16 @@ class Answers(BaseModel):
     # Distro-specific
     release: Annotated[str, BeforeValidator(_text(v.release_number))] = Field(
         "9", description="CentOS/RHEL/Rocky release version",
+        json_schema_extra=_group("Distro-specific"),
+    )
+    rhel_org: Annotated[
+        str, BeforeValidator(_text(_optional(lambda s: v.rhsm_name(s, what="organization ID"))))
+    ] = Field("", description="RHEL: the Red Hat organization ID the machine registers with "
+              "at first boot (with KLDLOAD_RHEL_ACTIVATION_KEY; empty: not registered)",
+              json_schema_extra=_group("Distro-specific"))
+    rhel_activation_key: Annotated[Secret, AfterValidator(_rhsm_key)] = Field(
+        SecretStr(""), description="RHEL: the activation key registering it (a secret: kept "
+        "out of logs and the manifest, deleted from the machine once registered)",
         json_schema_extra=_group("Distro-specific"),
     )
     debian_suite: Annotated[DebianSuite, BeforeValidator(_choice(DebianSuite, "Debian suite"))] = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from kldload_tui.backend.answers.model import (
     Answers,
+    Distro,
     ExportFormat,
     InfraMode,
     NetMethod,
@@ -117,6 +118,8 @@ def check_answers(
         f.add("initramfs_modules", "an exported image boots on other hardware, but "
               "KLDLOAD_INITRAMFS_MODULES=dep keeps only this machine's drivers",
               "use KLDLOAD_INITRAMFS_MODULES=most for golden images", near=("export_format",))
+    if ok("distro", "rhel_org", "rhel_activation_key", "custom_mirror_url"):
+        _rhel(answers, f)
     if ok("password"):
         pw = answers.password.get_secret_value()
         if pw in WELL_KNOWN_PASSWORDS:
@@ -135,6 +138,34 @@ def check_answers(
               "set KLDLOAD_FORCE_WIPE=0 unless these machines are meant to be reinstalled",
               warning=True)
     return sorted(f.found, key=lambda p: (p.line is None, p.line or 0))
+
+
+def _rhel(a: Answers, f: _Findings) -> None:
+    org, key = a.rhel_org, bool(a.rhel_activation_key.get_secret_value())
+    if a.distro is not Distro.RHEL:
+        if org or key:
+            f.add("rhel_org" if org else "rhel_activation_key",
+                  f"the Red Hat registration is only for KLDLOAD_DISTRO=rhel, not "
+                  f"{a.distro.value}: it is ignored",
+                  "remove KLDLOAD_RHEL_ORG and KLDLOAD_RHEL_ACTIVATION_KEY", warning=True)
+        return
+    if not a.custom_mirror_url:
+        # A warning, not an error: the live medium may carry an rpm-md darksite, which
+        # preflight looks for (and refuses the install without, before any write).
+        f.add("custom_mirror_url", "RHEL without KLDLOAD_CUSTOM_MIRROR_URL installs only from "
+              "an rpm-md darksite on the live medium: Red Hat's CDN serves registered "
+              "systems only", "set KLDLOAD_CUSTOM_MIRROR_URL to a mirror of the RHEL DVD's "
+              "BaseOS/ and AppStream/ (or a Satellite)", near=("distro",), warning=True)
+    # Registration needs both; neither is an install that never registers (one fed
+    # from a Satellite or a mirror of the DVD, say).
+    if org and not key:
+        f.add("rhel_activation_key", "KLDLOAD_RHEL_ORG is given without an activation key: "
+              "the machine could not register", "add KLDLOAD_RHEL_ACTIVATION_KEY=..., or "
+              "remove KLDLOAD_RHEL_ORG to install without registering", near=("rhel_org",))
+    elif key and not org:
+        f.add("rhel_org", "an activation key is given without its organization ID",
+              "add KLDLOAD_RHEL_ORG=... (the Customer Portal's organization ID)",
+              near=("rhel_activation_key",))
 
 
 def _disks(a: Answers, f: _Findings, topology_ok: bool) -> None:

@@ -347,6 +347,21 @@ def release_number(value: str) -> str:
     return value
 
 
+# Red Hat's organization IDs and activation key names: letters, digits, `_`, `-`
+# and `.` (what the Customer Portal and Satellite accept). Nothing a shell or
+# subscription-manager's option parser would read as anything but the value.
+_RHSM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+def rhsm_name(value: str, *, what: str) -> str:
+    """A Red Hat organization ID or activation key name."""
+    if not _RHSM_NAME.match(value):
+        raise FieldProblem(f"the {what} is not a Red Hat {what}",
+                           "use the name the Customer Portal (or Satellite) shows: letters, "
+                           "digits, '_', '-' and '.', starting with a letter or digit")
+    return value
+
+
 # Firmware menus and efibootmgr strip blanks at the ends; a label with one would
 # never be found again by the name it was written with.
 _EFI_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,34}[A-Za-z0-9._-])?$")

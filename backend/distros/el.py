@@ -94,8 +94,8 @@ FROM_EPEL = frozenset({"sanoid", "golang-github-prometheus-node-exporter", "htop
 class EnterpriseLinuxBackend(DnfBackend):
     """Rocky Linux and CentOS Stream with OpenZFS."""
 
-    serves = (Distro.ROCKY, Distro.CENTOS)
-    BASE_PACKAGES = BASE_PACKAGES
+    serves: ClassVar[tuple[Distro, ...]] = (Distro.ROCKY, Distro.CENTOS)
+    BASE_PACKAGES: ClassVar[tuple[str, ...]] = BASE_PACKAGES
     KERNEL_PACKAGES = KERNEL_PACKAGES
     LOADER_PACKAGES = LOADER_PACKAGES
     PROFILE_PACKAGES = PROFILE_PACKAGES

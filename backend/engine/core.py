@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.answers.model import SECRET_FIELDS, Answers
 from kldload_tui.backend.distros import DistroBackend, distro_backend
 from kldload_tui.backend.engine.events import (
     Complete,
@@ -186,8 +186,9 @@ def run_install(answers: Answers, machine: Machine, *, runner: Runner, sink: Eve
     """Install; blocking. Events go to `sink`; the outcome says whether it verified."""
     start = time.monotonic()
     log = str(runner.log_path) if runner.log_path else None
-    for secret in (answers.password, answers.zfs_passphrase, answers.export_scp_pass):
+    for name in SECRET_FIELDS:
         # Masked only in the output of the commands given it, so even "admin" is safe.
+        secret = getattr(answers, name)
         runner.add_secret(secret.get_secret_value())
     ctx = InstallContext(answers, machine, runner, options, distro_backend(answers))
     todo = [p for p in phases() if p.applies(ctx)]

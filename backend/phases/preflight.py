@@ -40,8 +40,12 @@ def live_tools() -> list[str]:
     from kldload_tui.backend.engine.distro_status import stand_in_context
 
     tools = {*BASE_TOOLS, *EXPORT_TOOLS, *UPLOAD_TOOLS}
+    # A mirror answered: a distribution with no public source of its own (RHEL) is
+    # refused without one, and a mirror changes where packages come from, never
+    # which tools fetch them.
+    values = {"custom_mirror_url": "file:///srv/mirror"}
     for distro in backend_classes():
-        ctx = stand_in_context(distro, {}, darksite=None)
+        ctx = stand_in_context(distro, values, darksite=None)
         tools.update(ctx.distro.host_tools(ctx))
     return sorted(tools)
 

@@ -20,6 +20,8 @@ import pytest
 
 from kldload_tui.backend.answers.file import parse_answers
 from kldload_tui.backend.answers.model import Answers
+from kldload_tui.backend.distros import distro_backend
+from kldload_tui.backend.distros.rhel import RedHatBackend
 from kldload_tui.backend.target.files import SUDOERS_PATH, UNIT_DIR, TargetFile, install_files
 from kldload_tui.backend.target.manifest import InstallFacts
 from tests.integration.fakeroot import write_files
@@ -93,6 +95,16 @@ def test_the_red_hat_familys_units_verify_cleanly(tmp_path: Path):
     holds = (root / UNIT_DIR / "kldload-package-holds.service").read_text()
     assert "Before=dnf-automatic.service dnf-automatic-install.service" in holds
     r = verify(root, units)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
+
+
+@needs_systemd
+def test_the_rhel_registration_unit_verifies_cleanly(tmp_path: Path):
+    backend = distro_backend(_answers(ROCKY.replace("=rocky", "=rhel")))
+    assert isinstance(backend, RedHatBackend)
+    files = backend.register_files()
+    root = _make_root(tmp_path / "root", files)
+    r = verify(root, _units(files))
     assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stdout + r.stderr
 
 

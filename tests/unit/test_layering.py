@@ -46,6 +46,11 @@ DISTRO_NAMES_ALLOWED: dict[str, tuple[frozenset[str], str]] = {
     "answers/model.py": (frozenset({"debian", "apt", "centos", "rhel", "rocky"}),
                          "the seed reference's fields, defaults and descriptions: "
                          "KLDLOAD_DEBIAN_SUITE, KLDLOAD_DEBIAN_MIRROR, KLDLOAD_RELEASE"),
+    "answers/rules.py": (frozenset({"rhel"}),
+                         "KLDLOAD_RHEL_ORG and KLDLOAD_RHEL_ACTIVATION_KEY (the subscription "
+                         "credentials #16 asks for as answers) go together, and with "
+                         "KLDLOAD_DISTRO=rhel only: a rule across answers, checked by "
+                         "validate before any backend is asked"),
     "answers/doc.py": (frozenset({"debian", "apt"}),
                        "the generated reference says where KLDLOAD_DEBIAN_MIRROR defaults to"),
     "answers/summary.py": (frozenset({"debian"}), "the summary shows Debian's suite where "

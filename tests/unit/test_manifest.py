@@ -68,7 +68,8 @@ def test_no_secret_reaches_the_manifest_not_even_redacted():
 
 
 def test_secret_fields_are_exactly_the_secretstr_ones():
-    assert set(SECRET_FIELDS) == {"password", "zfs_passphrase", "export_scp_pass"}
+    assert set(SECRET_FIELDS) == {"password", "zfs_passphrase", "export_scp_pass",
+                                  "rhel_activation_key"}
 
 
 def test_secret_flags_say_whether_a_secret_was_given():
