@@ -60,9 +60,23 @@ class DistroBackend(ABC):
     # Where the kernel and initramfs tools run hooks from (paths in the target):
     # kldload-boot's refresh goes there (empty: none known, no hooks written).
     kernel_hooks: ClassVar[tuple[str, ...]] = ()
+    # The target's init system: "systemd", or "openrc" (Alpine). The shared service
+    # files (target/files.service_files) are chosen by it; `enable_units` and
+    # `unit_states` are how the phases enable and read back what they name.
+    init_system: ClassVar[str] = "systemd"
 
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
+
+    def enable_units(self, ctx: InstallContext, units: Sequence[str]) -> None:
+        """Enable `units` in the target: systemd units by their names; a backend on
+        another init system maps each name to its own services."""
+        ctx.chroot(["systemctl", "enable", *units])
+
+    def unit_states(self, ctx: InstallContext, units: Sequence[str]) -> list[str]:
+        """`enabled` or another word per unit of `units`, as `systemctl is-enabled`
+        says (fewer words than units: the check failed for the rest)."""
+        return ctx.chroot(["systemctl", "is-enabled", *units], check=False).split()
 
     @classmethod
     def medium_defaults(cls, darksite: Path) -> dict[str, Any]:

@@ -59,18 +59,20 @@ class Services(Phase):
 
     def run(self, ctx: InstallContext) -> None:
         files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files(),
-                              initramfs_rebuild=ctx.distro.initramfs_rebuild)
+                              initramfs_rebuild=ctx.distro.initramfs_rebuild,
+                              init_system=ctx.distro.init_system)
         ctx.write_files(files)
-        ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+        ctx.distro.enable_units(ctx, units_to_enable(files))
 
     def verify(self, ctx: InstallContext) -> None:
         files = service_files(ctx.answers, install_facts(ctx), holds=ctx.distro.hold_files(),
-                              initramfs_rebuild=ctx.distro.initramfs_rebuild)
+                              initramfs_rebuild=ctx.distro.initramfs_rebuild,
+                              init_system=ctx.distro.init_system)
         for f in files:
             if not ctx.path(f.path).is_file() or _mode(ctx, f.path) != f.mode:
                 raise VerifyError(f"/{f.path} is missing or not mode {f.mode:04o}")
         units = units_to_enable(files)
-        states = ctx.chroot(["systemctl", "is-enabled", *units], check=False).split()
+        states = ctx.distro.unit_states(ctx, units)
         if states != ["enabled"] * len(units):
             raise VerifyError(f"units not enabled: {dict(zip(units, states, strict=False))}")
 
@@ -128,7 +130,7 @@ class Seal(Phase):
                 ctx.run(argv)
         files = seal_files(ctx.distro.cloud_init_renderers)
         ctx.write_files(files)
-        ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+        ctx.distro.enable_units(ctx, units_to_enable(files))
         # The initramfs holds a copy of the host ID and the cachefile just removed.
         ctx.distro.rebuild_initramfs(ctx)
 
@@ -154,7 +156,7 @@ class Seal(Phase):
             raise VerifyError("cloud-init is not installed: a clone would keep the "
                               "image's hostname and network")
         units = units_to_enable(files)
-        states = ctx.chroot(["systemctl", "is-enabled", *units], check=False).split()
+        states = ctx.distro.unit_states(ctx, units)
         off = [u for u, state in zip(units, states, strict=False) if state != "enabled"]
         if len(states) != len(units) or off:
             raise VerifyError(f"not enabled in the image: {', '.join(off) or units}")

@@ -51,11 +51,11 @@ class ZfsAtBoot(Phase):
     title = "enable ZFS at boot and build the initramfs"
 
     def run(self, ctx: InstallContext) -> None:
-        ctx.chroot(["systemctl", "enable", *ZFS_UNITS])
+        ctx.distro.enable_units(ctx, ZFS_UNITS)
         ctx.distro.initramfs(ctx)
 
     def verify(self, ctx: InstallContext) -> None:
-        out = ctx.chroot(["systemctl", "is-enabled", *ZFS_UNITS], check=False).split()
+        out = ctx.distro.unit_states(ctx, ZFS_UNITS)
         if out != ["enabled"] * len(ZFS_UNITS):
             states = dict(zip(ZFS_UNITS, out, strict=False))
             raise VerifyError(f"ZFS units not all enabled: {states}")

@@ -206,7 +206,8 @@ def network_file(answers: Answers) -> TargetFile:
 
 def service_files(answers: Answers, facts: InstallFacts,
                   holds: Sequence[TargetFile] | None = None,
-                  initramfs_rebuild: Sequence[str] | None = None) -> list[TargetFile]:
+                  initramfs_rebuild: Sequence[str] | None = None,
+                  init_system: str = "systemd") -> list[TargetFile]:
     """The kldload units and scripts, the package holds, sanoid's policy and the
     WireGuard interface.
 
@@ -216,7 +217,12 @@ def service_files(answers: Answers, facts: InstallFacts,
     command firstboot rebuilds a clone's initramfs with) are the distribution
     backend's (`DistroBackend.hold_files`, `.initramfs_rebuild`); None asks the
     backend that serves `answers.distro`, for callers without an install context.
+    `init_system` (the backend's `init_system`): "systemd" gives the units and
+    timers; "openrc" gives init scripts and busybox crond's periodic jobs instead
+    (`_openrc_files`), and firstboot's service commands to match.
     """
+    if init_system not in FIRSTBOOT_COMMANDS:
+        raise ValueError(f"no service files for init system {init_system!r}")
     if holds is None or initramfs_rebuild is None:
         # Imported here: the backends import this module.
         from kldload_tui.backend.distros import distro_backend
@@ -229,18 +235,72 @@ def service_files(answers: Answers, facts: InstallFacts,
     # A shell command line; none known makes the step fail, and say so, on a clone.
     rebuild = (shlex.join(initramfs_rebuild) if initramfs_rebuild
                else 'log "no initramfs command is known for this system"; false')
-    files = [TargetFile(f"{LIB_DIR}/{name}", template(name, pool=pool,
-                                                      initramfs_rebuild=rebuild), 0o755)
+    files = [TargetFile(f"{LIB_DIR}/{name}",
+                        template(name, pool=pool, initramfs_rebuild=rebuild,
+                                 **FIRSTBOOT_COMMANDS[init_system]), 0o755)
              for name in _SCRIPTS]
-    for unit in _UNITS:
-        enable = ["kldload-firstboot.service"] if unit == "kldload-firstboot.service" else []
-        files.append(TargetFile(f"{UNIT_DIR}/{unit}", template(unit, pool=pool),
-                                units_to_enable=enable))
+    if init_system == "openrc":
+        files += _openrc_files(answers, pool)
+    else:
+        for unit in _UNITS:
+            enable = ["kldload-firstboot.service"] if unit == "kldload-firstboot.service" else []
+            files.append(TargetFile(f"{UNIT_DIR}/{unit}", template(unit, pool=pool),
+                                    units_to_enable=enable))
     files += holds
     if answers.profile in (Profile.SERVER, Profile.DESKTOP):
         files.append(TargetFile("etc/sanoid/sanoid.conf", template("sanoid.conf", pool=pool)))
     if answers.wireguard:
         files.append(TargetFile(f"{WIREGUARD_DIR}/wg0.conf", wireguard_config(answers), 0o600))
+    return files
+
+
+# firstboot's service commands per init system (templates/firstboot). systemd's are
+# the commands the script always had; OpenRC's go through the openrc-service helper
+# (rc-update, rc-service, and the periodic jobs crond runs).
+_OPENRC_SERVICE = '"$LIBDIR/openrc-service"'
+FIRSTBOOT_COMMANDS: dict[str, dict[str, str]] = {
+    "systemd": {
+        "wireguard_enable": "systemctl enable --now wg-quick@wg0.service",
+        "timers_enable": "systemctl enable --now kldload-snapshot.timer kldload-scrub.timer",
+        "srv_timer_enable": "systemctl enable --now kldload-srv-snapshot.timer",
+        "holds_enable": "systemctl enable --now kldload-package-holds.service",
+        "firstboot_rerun": "systemctl start kldload-firstboot.service",
+        "firstboot_disable": "systemctl disable kldload-firstboot.service",
+    },
+    "openrc": {
+        "wireguard_enable": f"{_OPENRC_SERVICE} enable kldload-wg0 default",
+        "timers_enable": f"{_OPENRC_SERVICE} periodic kldload-snapshot hourly "
+                         "kldload-scrub weekly",
+        "srv_timer_enable": f"{_OPENRC_SERVICE} periodic kldload-srv-snapshot 15min",
+        "holds_enable": f"{_OPENRC_SERVICE} enable kldload-package-holds default",
+        "firstboot_rerun": "rc-service kldload-firstboot start",
+        "firstboot_disable": f"{_OPENRC_SERVICE} disable kldload-firstboot default",
+    },
+}
+OPENRC_INIT_DIR = "etc/init.d"
+# The periodic jobs' scripts: firstboot copies each into /etc/periodic/<interval>/,
+# where busybox crond's run-parts finds it (names of letters, digits, - and _ only).
+PERIODIC_DIR = f"{LIB_DIR}/periodic"
+
+
+def _openrc_files(answers: Answers, pool: str) -> list[TargetFile]:
+    """OpenRC's counterparts of the units: init scripts for firstboot (enabled by
+    the engine) and WireGuard, the helper firstboot enables services with, and
+    the snapshot and scrub jobs (systemd's timers) for busybox crond."""
+    files = [
+        TargetFile(f"{LIB_DIR}/openrc-service", template("openrc-service"), 0o755),
+        TargetFile(f"{OPENRC_INIT_DIR}/kldload-firstboot", template("kldload-firstboot.openrc"),
+                   0o755, units_to_enable=["kldload-firstboot"]),
+        TargetFile(f"{PERIODIC_DIR}/kldload-snapshot", template("kldload-snapshot.periodic"),
+                   0o755),
+        TargetFile(f"{PERIODIC_DIR}/kldload-srv-snapshot",
+                   template("kldload-srv-snapshot.periodic", pool=pool), 0o755),
+        TargetFile(f"{PERIODIC_DIR}/kldload-scrub", template("kldload-scrub.periodic", pool=pool),
+                   0o755),
+    ]
+    if answers.wireguard:
+        files.append(TargetFile(f"{OPENRC_INIT_DIR}/kldload-wg0", template("kldload-wg0.openrc"),
+                                0o755))
     return files
 
 
