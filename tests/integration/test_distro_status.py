@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from kldload_tui.backend.answers.model import Distro
+from kldload_tui.backend.distros import backend_classes
 from kldload_tui.backend.engine.distro_status import NOT_SERVED, check_all, check_distro, proofs
 from tests.integration.local_servers import http_on_loopback
 
@@ -82,8 +83,7 @@ def test_refused_distributions_are_listed_and_never_probed():
     statuses = check_all({}, darksite=None, probe=probe)
     assert [s.distro for s in statuses] == list(Distro)
     refused = [s for s in statuses if not s.supported]
-    assert {s.distro for s in refused} == {Distro.FEDORA, Distro.RHEL, Distro.ARCH,
-                                           Distro.ALPINE}
+    assert {s.distro for s in refused} == set(Distro) - set(backend_classes())
     assert all(s.proven == NOT_SERVED and s.reachable is None for s in refused)
     assert [(s.distro, s.proven) for s in proofs()] == [(s.distro, s.proven) for s in statuses]
 
@@ -113,3 +113,21 @@ def test_ubuntu_reads_every_pocket_of_its_mirror_and_never_a_debian_darksite(tmp
         ok = check_distro(Distro.UBUNTU, {"custom_mirror_url": f"http://127.0.0.1:{port}/ubuntu"},
                           darksite=debian)
     assert ok.installable_here and ok.source == "127.0.0.1"
+
+
+def test_rhel_without_a_mirror_is_not_installable_here_whatever_else_answers(tmp_path: Path):
+    asked: list[str] = []
+    status = check_distro(Distro.RHEL, {}, darksite=None,
+                          probe=lambda url: asked.append(url) or None)
+    # OpenZFS's repository would answer, but RHEL's own packages have no source.
+    assert status.reachable is False and asked == []
+    assert status.source.startswith("KLDLOAD_DISTRO=rhel needs KLDLOAD_CUSTOM_MIRROR_URL")
+    mirror = tmp_path / "dvd"
+    for part in ("BaseOS", "AppStream"):
+        (mirror / part / "repodata").mkdir(parents=True)
+        (mirror / part / "repodata/repomd.xml").write_text("<repomd/>\n")
+    status = check_distro(Distro.RHEL, {"custom_mirror_url": f"file://{mirror}"},
+                          darksite=None, probe=lambda url: asked.append(url) or None)
+    assert status.installable_here
+    assert asked[:2] == [f"file://{mirror}/BaseOS/repodata/repomd.xml",
+                         f"file://{mirror}/AppStream/repodata/repomd.xml"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from kldload_tui.backend.distros import el, openpgp_keys, ubuntu
+from kldload_tui.backend.distros import el, fedora, openpgp_keys, rhel, ubuntu
 from kldload_tui.backend.distros.apt_sources import live_debian_mirror
 from kldload_tui.backend.distros.rpm_keys import KeyPin, primary_fingerprints
 
@@ -46,12 +46,18 @@ IN_PACKAGE = {
     "RPM-GPG-KEY-centosofficial-SHA256": "centos/RPM-GPG-KEY-CentOS-Official-SHA256",
     "RPM-GPG-KEY-EPEL-9": "epel/RPM-GPG-KEY-EPEL-9",
     "RPM-GPG-KEY-EPEL-10": "epel/RPM-GPG-KEY-EPEL-10",
+    "RPM-GPG-KEY-fedora-44-primary": "fedora/RPM-GPG-KEY-fedora-44-primary",
 }
 NOT_PACKAGED = {el.OPENZFS_KEY.file}
+# Red Hat publishes its release and auxiliary keys one per file; the package has
+# them as redhat-release ships them, both in one file per release.
+RED_HAT_FILES = ("redhat/RPM-GPG-KEY-redhat9-release",
+                 "redhat/RPM-GPG-KEY-redhat10-release-without-PQC")
 
 
 def _pins() -> list[KeyPin]:
-    return [*el.ROCKY_KEYS.values(), el.CENTOS_KEY, *el.EPEL_KEYS.values(), el.OPENZFS_KEY]
+    return [*el.ROCKY_KEYS.values(), el.CENTOS_KEY, *el.EPEL_KEYS.values(), el.OPENZFS_KEY,
+            *rhel.RED_HAT_KEYS, fedora.FEDORA_KEY]
 
 
 def _get(url: str) -> bytes:
@@ -137,7 +143,8 @@ def ubuntu_keyring(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_pin_is_checked_or_named_as_unconfirmed():
-    assert {p.file for p in _pins()} == set(IN_PACKAGE) | NOT_PACKAGED
+    assert {p.file for p in _pins()} == \
+        set(IN_PACKAGE) | NOT_PACKAGED | {p.file for p in rhel.RED_HAT_KEYS}
 
 
 @pytest.mark.parametrize("pin", [p for p in _pins() if p.file in IN_PACKAGE],
@@ -163,3 +170,13 @@ def test_the_ubuntu_pins_are_exactly_debians_copy_of_the_archive_keyring(ubuntu_
     assert openpgp_keys.keyring_problem(ubuntu_keyring, ubuntu.ARCHIVE_KEYS) is None
     # The key that signs noble's InRelease is the 2018 one.
     assert "F6ECB3762474EDA9D21B7022871920D1991BC93C" in found
+
+
+@pytest.mark.parametrize("path", RED_HAT_FILES)
+def test_the_red_hat_pins_are_exactly_the_keys_redhat_release_ships(package_root: Path,
+                                                                     path: str):
+    shown = subprocess.run(["gpg", "--batch", "--no-default-keyring", "--with-colons",
+                            "--with-fingerprint", "--show-keys", str(package_root / path)],
+                           capture_output=True, text=True, check=True,
+                           env={**os.environ, "GNUPGHOME": str(package_root.parent)})
+    assert primary_fingerprints(shown.stdout) == [k.fingerprint for k in rhel.RED_HAT_KEYS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kldload_tui.app import KldloadApp
 from kldload_tui.backend.answers.model import DebianSuite, Distro, Profile
+from kldload_tui.backend.distros import backend_classes
 from kldload_tui.backend.engine import distro_status
 from kldload_tui.backend.machine.model import load_bundled_machine
 from kldload_tui.backend.session import Prefill, Session
@@ -112,6 +113,32 @@ async def test_release_is_asked_for_el_and_checked_by_the_model(make_app):
         assert app.session.values["release"] == "10"
 
 
+async def test_rhel_asks_for_its_mirror_and_a_whole_registration(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await goto(pilot, "distro")
+        rhel_fields = ("#field-custom_mirror_url", "#field-rhel_org",
+                       "#field-rhel_activation_key")
+        assert not any(app.screen.query_one(f).display for f in rhel_fields)  # debian
+        await pilot.press("down", "down", "down")
+        assert app.session.values["distro"] is Distro.RHEL
+        assert all(app.screen.query_one(f).display for f in (*rhel_fields, "#field-release"))
+        await fill(pilot, "custom_mirror_url", "http://10.0.0.5/rhel9-dvd")
+        await fill(pilot, "rhel_org", "12345678")
+        await pilot.press("ctrl+n")
+        assert app.screen.STEP == "distro"
+        assert "without an activation key" in status_text(pilot)
+        await fill(pilot, "rhel_activation_key", "rack-7")
+        # Masked on screen: the serial console's log is no place for it.
+        assert "rack-7" not in screen_text(app)
+        await pilot.press("ctrl+n")
+        assert app.screen.STEP == "disks"
+        values = app.session.values
+        assert values["rhel_org"] == "12345678"
+        assert values["rhel_activation_key"].get_secret_value() == "rack-7"
+        assert values["custom_mirror_url"] == "http://10.0.0.5/rhel9-dvd"
+
+
 async def test_a_described_machine_shows_proof_only_and_asks_no_network(make_app, monkeypatch):
     def refuse(url: str) -> str | None:
         raise AssertionError(f"a described machine asked {url}")
@@ -124,7 +151,11 @@ async def test_a_described_machine_shows_proof_only_and_asks_no_network(make_app
         assert "debian  booted here    not checked (a described machine)" in text
         assert "rocky   plan-verified  not checked (a described machine)" in text
         assert "ubuntu  plan-verified  not checked (a described machine)" in text
-        assert "not installable yet: fedora, rhel, arch, alpine" in text
+        for distro in backend_classes():
+            assert f"{distro.value:<7} plan-verified  not checked" in text or \
+                distro is Distro.DEBIAN
+        refused = [d.value for d in Distro if d not in backend_classes()]
+        assert (f"not installable yet: {', '.join(refused)}" in text) == bool(refused)
 
 
 async def test_on_the_live_system_the_step_says_which_repositories_answer(tmp_path, monkeypatch):

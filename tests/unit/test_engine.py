@@ -115,7 +115,12 @@ def test_teardown_copies_the_log_into_the_target_when_its_root_is_mounted(tmp_pa
                        str(target / "var/log/kldload/install.log"))]
 
 
-def test_an_unsupported_distro_is_refused_in_preflight():
+def test_an_unsupported_distro_is_refused_in_preflight(monkeypatch):
+    # Every distribution of the seed has a module now: RHEL's is hidden, as if it
+    # were not there, to see what any distribution without one gets.
+    from kldload_tui.backend.distros.rhel import RedHatBackend
+
+    monkeypatch.setattr(RedHatBackend, "serves", ())
     seed = load_answers("answers-examples/rocky-seed-usb.env").answers
     assert seed is not None
     a = seed.model_copy(update={"distro": Distro.RHEL})
@@ -123,8 +128,9 @@ def test_an_unsupported_distro_is_refused_in_preflight():
     assert outcome.failed_phase == "preflight"
     assert events.of_type(Failed)[0].message == (
         "KLDLOAD_DISTRO=rhel: this installer cannot install rhel yet (supported: centos, debian, "
-        "ubuntu, rocky); choose KLDLOAD_DISTRO=centos or KLDLOAD_DISTRO=debian or "
-        "KLDLOAD_DISTRO=ubuntu or KLDLOAD_DISTRO=rocky")
+        "ubuntu, fedora, rocky, arch, alpine); choose KLDLOAD_DISTRO=centos or "
+        "KLDLOAD_DISTRO=debian or KLDLOAD_DISTRO=ubuntu or KLDLOAD_DISTRO=fedora or "
+        "KLDLOAD_DISTRO=rocky or KLDLOAD_DISTRO=arch or KLDLOAD_DISTRO=alpine")
     assert [s for s in runner.plan if s.kind != "note"] == []
 
 

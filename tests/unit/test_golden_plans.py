@@ -47,15 +47,39 @@ CASES: dict[str, tuple[Path, str, bool]] = {
                               False),
     "centos9-server-mirror": (GOLDEN / "answers/centos9-server-mirror.env",
                               "server-3nvme-usb-seed", False),
+    # RHEL (backend/distros/rhel.py): from a mirror, plan-verified only.
+    "rhel9-server-registered": (GOLDEN / "answers/rhel9-server-registered.env", "one-disk-vm",
+                                False),
+    "rhel10-core-mirror": (GOLDEN / "answers/rhel10-core-mirror.env", "server-3nvme-usb-seed",
+                           False),
     # Ubuntu (backend/distros/ubuntu.py, Debian's code): plan-verified only.
     "ubuntu-server-single": (GOLDEN / "answers/ubuntu-server-single.env", "one-disk-vm", False),
     "ubuntu-server-raidz1-kvm": (GOLDEN / "answers/ubuntu-server-raidz1-kvm.env",
                                  "storage-6disk", False),
     "ubuntu-desktop-mirror-nvidia": (GOLDEN / "answers/ubuntu-desktop-mirror-nvidia.env",
                                      "server-3nvme-usb-seed", False),
+    # Fedora (backend/distros/fedora.py, release 44): plan-verified only.
+    "fedora-server-single": (GOLDEN / "answers/fedora-server-single.env", "one-disk-vm", False),
+    "fedora-server-mirror-kvm": (GOLDEN / "answers/fedora-server-mirror-kvm.env",
+                                 "server-3nvme-usb-seed", False),
+    "fedora-core-encrypted": (GOLDEN / "answers/fedora-core-encrypted.env", "one-disk-vm",
+                              False),
+    "fedora-core-static-mirror": (GOLDEN / "answers/fedora-core-static-mirror.env",
+                                  "one-disk-vm", False),
+    # Arch (backend/distros/arch.py, archzfs): plan-verified only.
+    "arch-server-single": (GOLDEN / "answers/arch-server-single.env", "one-disk-vm", False),
+    "arch-server-raidz1-kvm": (GOLDEN / "answers/arch-server-raidz1-kvm.env", "storage-6disk",
+                               False),
+    "arch-core-mirror-static": (GOLDEN / "answers/arch-core-mirror-static.env",
+                                "server-3nvme-usb-seed", False),
+    # Alpine (backend/distros/alpine.py, apk.static, OpenRC): plan-verified only.
+    "alpine-server-single": (GOLDEN / "answers/alpine-server-single.env", "one-disk-vm",
+                             False),
+    "alpine-core-mirror-static": (GOLDEN / "answers/alpine-core-mirror-static.env",
+                                  "server-3nvme-usb-seed", False),
 }
 SECRETS = ("golden passphrase", "golden-scp-secret", "-Pass-2026", "S3cure-Passw0rd!",
-           "changeme", "correct-horse-battery-staple")
+           "changeme", "correct-horse-battery-staple", "golden-rhel-activation-key")
 
 
 def plan_for(case: str):

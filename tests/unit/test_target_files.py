@@ -220,7 +220,7 @@ def test_wireguard_keygen_argv_is_constant():
     assert "umask 077" in argv[4] and "wg genkey > /etc/wireguard/wg0.key.new" in argv[4]
 
 
-def test_package_holds_are_the_distribution_backends():
+def test_package_holds_are_the_distribution_backends(monkeypatch):
     holds = f"{LIB_DIR}/package-holds"
     # Debian's backend holds with apt-mark; asked for when no holds are given.
     assert holds in by_path(service_files(answers(), FACTS))
@@ -229,8 +229,19 @@ def test_package_holds_are_the_distribution_backends():
     rocky = answers(base="KLDLOAD_DISTRO=rocky\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=h\n")
     dnf_script = by_path(service_files(rocky, FACTS))[holds].content
     assert "dnf -q -y versionlock add" in dnf_script and "apt-mark" not in dnf_script
-    # A distribution no backend serves holds nothing: no script for it.
     rhel = answers(base="KLDLOAD_DISTRO=rhel\nKLDLOAD_DISK=/dev/sda\nKLDLOAD_HOSTNAME=h\n")
+    assert by_path(service_files(rhel, FACTS))[holds].content == dnf_script
+    # Each package manager's own mechanism, read back by the same shared script.
+    for distro, mark in (("fedora", "dnf versionlock list"), ("arch", "pacman-conf"),
+                         ("alpine", "/etc/apk/world")):
+        other = answers(base=f"KLDLOAD_DISTRO={distro}\nKLDLOAD_DISK=/dev/sda\n"
+                             "KLDLOAD_HOSTNAME=h\n")
+        assert mark in by_path(service_files(other, FACTS))[holds].content, distro
+    # A distribution no backend serves holds nothing: no script for it (RHEL's
+    # module hidden, as if it were not there).
+    from kldload_tui.backend.distros.rhel import RedHatBackend
+
+    monkeypatch.setattr(RedHatBackend, "serves", ())
     assert holds not in by_path(service_files(rhel, FACTS))
     assert holds not in by_path(service_files(answers(), FACTS, holds=()))
     assert [f.path for f in manifest_files(rhel, FACTS)] == [
