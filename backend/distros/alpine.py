@@ -83,6 +83,7 @@ from kldload_tui.backend.distros.ifupdown import (
     network_files,
     read_interfaces,
 )
+from kldload_tui.backend.distros.initramfs_check import lacking
 from kldload_tui.backend.distros.openrc_services import (
     BASE_SERVICES,
     openrc_services,
@@ -96,9 +97,9 @@ from kldload_tui.backend.seed.url import FetchError, fetch_url
 from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import (
     LIB_DIR,
-    SUDOERS_PATH,
     TargetFile,
-    host_names,
+    identity_files,
+    sudoers_file,
     system_links,
     template,
 )
@@ -387,12 +388,8 @@ class AlpineBackend(DistroBackend):
     # -- configure --------------------------------------------------------------------
     def system_files(self) -> list[TargetFile]:
         a = self.answers
-        short, fqdn = host_names(a)
-        hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
         return [
-            TargetFile("etc/hostname", f"{short}\n"),
-            TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n"
-                       "::1\tlocalhost ip6-localhost ip6-loopback\n"),
+            *identity_files(a, ipv6="::1\tlocalhost ip6-localhost ip6-loopback\n"),
             TargetFile("etc/timezone", f"{a.timezone}\n"),
             # Read by every login shell (musl-locales' /etc/profile.d/locale.sh
             # defaults LANG when nothing set it).
@@ -403,9 +400,7 @@ class AlpineBackend(DistroBackend):
                        "# Written by kldload-tui (KLDLOAD_KEYBOARD_LAYOUT, _VARIANT)\n"
                        f"KEYMAP=/etc/keymap/{keymap_name(a)}.bmap.gz\n",
                        units_to_enable=["loadkmap"]),
-            TargetFile(SUDOERS_PATH,
-                       "# Written by kldload-tui: the admin user has passwordless sudo.\n"
-                       f"{a.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440),
+            sudoers_file(a),
             *network_files(a),
         ]
 
@@ -486,9 +481,7 @@ class AlpineBackend(DistroBackend):
 
         image = self.boot_files(ctx)[1]
         names = self.initramfs_files(ctx)
-        absent = [need for need in INITRAMFS_NEEDS
-                  if not any(n.endswith(need) or n.split("/")[-1].startswith(need)
-                             for n in names)]
+        absent = lacking(names, INITRAMFS_NEEDS)
         if absent:
             raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
                               "at boot")

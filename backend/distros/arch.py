@@ -40,6 +40,7 @@ from kldload_tui.backend.answers.model import (
     Profile,
 )
 from kldload_tui.backend.distros import DistroBackend
+from kldload_tui.backend.distros.initramfs_check import lacking
 from kldload_tui.backend.distros.pacman_conf import (
     BOOTSTRAP_CONF,
     BOOTSTRAP_DIR,
@@ -73,11 +74,12 @@ from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import (
     LIB_DIR,
-    SUDOERS_PATH,
     TargetFile,
-    host_names,
+    identity_files,
+    locale_files,
     locale_gen,
     network_file,
+    sudoers_file,
 )
 
 if TYPE_CHECKING:
@@ -393,22 +395,10 @@ class ArchBackend(DistroBackend):
     def system_files(self, ctx: InstallContext) -> list[TargetFile]:
         """Identity, locale, console keyboard, sudo rule and systemd-networkd."""
         a = self.answers
-        short, fqdn = host_names(a)
-        hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
-        keymap = f"{a.keyboard_layout}-{a.keyboard_variant}" if a.keyboard_variant \
-            else a.keyboard_layout
-        return [
-            TargetFile("etc/hostname", f"{short}\n"),
-            TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n"
-                       "::1\tlocalhost\n"),
-            TargetFile("etc/locale.conf", f"LANG={a.locale}\n"),
-            TargetFile("etc/vconsole.conf", f"KEYMAP={keymap}\n"),
-            TargetFile(SUDOERS_PATH,
-                       "# Written by kldload-tui: the admin user has passwordless sudo.\n"
-                       f"{a.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440),
-            # Debian's networkd writer: the same format, the same (validated) values.
-            network_file(a),
-        ]
+        return [*identity_files(a, ipv6="::1\tlocalhost\n"), *locale_files(a),
+                sudoers_file(a),
+                # Debian's networkd writer: the same format, the same (validated) values.
+                network_file(a)]
 
     def final_repos(self, ctx: InstallContext) -> list[Repo]:
         """The installed system's repositories: the kept darksite first, then the network's."""
@@ -495,9 +485,7 @@ class ArchBackend(DistroBackend):
 
         image = self.boot_files(ctx)[1]
         names = self.initramfs_files(ctx)
-        absent = [need for need in INITRAMFS_NEEDS
-                  if not any(n.endswith(need) or n.split("/")[-1].startswith(need)
-                             for n in names)]
+        absent = lacking(names, INITRAMFS_NEEDS)
         if absent:
             raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
                               "at boot")

@@ -33,6 +33,7 @@ from kldload_tui.backend.distros.dnf_repos import (
     repo_files,
     write_repo_files,
 )
+from kldload_tui.backend.distros.initramfs_check import lacking
 from kldload_tui.backend.distros.nm_keyfile import nm_keyfile
 from kldload_tui.backend.distros.rpm_keys import KeyPin, install_keys, rpm_root_argv
 from kldload_tui.backend.distros.system_config import (
@@ -42,7 +43,12 @@ from kldload_tui.backend.distros.system_config import (
 )
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.target.boot import boot_loaders
-from kldload_tui.backend.target.files import SUDOERS_PATH, TargetFile, host_names
+from kldload_tui.backend.target.files import (
+    TargetFile,
+    identity_files,
+    locale_files,
+    sudoers_file,
+)
 
 if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
@@ -239,21 +245,8 @@ class DnfBackend(DistroBackend):
     def system_files(self, ctx: InstallContext) -> list[TargetFile]:
         """Identity, locale, console keyboard, sudo rule and network, at this family's paths."""
         a = self.answers
-        short, fqdn = host_names(a)
-        hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
-        keymap = f"{a.keyboard_layout}-{a.keyboard_variant}" if a.keyboard_variant \
-            else a.keyboard_layout
-        return [
-            TargetFile("etc/hostname", f"{short}\n"),
-            TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n"
-                       "::1\tlocalhost localhost6\n"),
-            TargetFile("etc/locale.conf", f"LANG={a.locale}\n"),
-            TargetFile("etc/vconsole.conf", f"KEYMAP={keymap}\n"),
-            TargetFile(SUDOERS_PATH,
-                       "# Written by kldload-tui: the admin user has passwordless sudo.\n"
-                       f"{a.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440),
-            nm_keyfile(a),
-        ]
+        return [*identity_files(a, ipv6="::1\tlocalhost localhost6\n"),
+                *locale_files(a), sudoers_file(a), nm_keyfile(a)]
 
     def configure(self, ctx: InstallContext) -> None:
         write_system_files(ctx, self.system_files(ctx))
@@ -306,9 +299,7 @@ class DnfBackend(DistroBackend):
         image = self.boot_files(ctx)[1]
         listing = ctx.chroot(["lsinitrd", image])
         names = _lsinitrd_paths(listing)
-        absent = [need for need in INITRAMFS_NEEDS
-                  if not any(n.endswith(need) or n.split("/")[-1].startswith(need)
-                             for n in names)]
+        absent = lacking(names, INITRAMFS_NEEDS)
         if "zfs" not in _dracut_modules(listing):
             absent.append("the zfs dracut module")
         if absent:

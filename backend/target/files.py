@@ -126,13 +126,9 @@ def system_files(answers: Answers) -> list[TargetFile]:
     Only a distribution backend writes these (in its `configure`), so one whose
     system reads other files simply does not call this.
     """
-    short, fqdn = host_names(answers)
-    hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
     return [
-        TargetFile("etc/hostname", f"{short}\n"),
-        TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n"
-                   "::1\tlocalhost ip6-localhost ip6-loopback\n"
-                   "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"),
+        *identity_files(answers, ipv6="::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                      "ff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"),
         TargetFile("etc/default/locale", f"LANG={answers.locale}\n"),
         TargetFile("etc/timezone", f"{answers.timezone}\n"),
         TargetFile("etc/default/keyboard",
@@ -140,11 +136,35 @@ def system_files(answers: Answers) -> list[TargetFile]:
                    f'XKBMODEL="pc105"\nXKBLAYOUT="{answers.keyboard_layout}"\n'
                    f'XKBVARIANT="{answers.keyboard_variant}"\nXKBOPTIONS=""\n\n'
                    'BACKSPACE="guess"\n'),
-        TargetFile(SUDOERS_PATH,
-                   "# Written by kldload-tui: the admin user has passwordless sudo.\n"
-                   f"{answers.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440),
+        sudoers_file(answers),
         network_file(answers),
     ]
+
+
+def identity_files(answers: Answers, *, ipv6: str) -> list[TargetFile]:
+    """/etc/hostname and /etc/hosts, alike in every distribution but for the IPv6
+    lines each one's own /etc/hosts carries (`ipv6`, whole lines)."""
+    short, fqdn = host_names(answers)
+    hosts_line = f"127.0.1.1\t{fqdn} {short}" if fqdn != short else f"127.0.1.1\t{short}"
+    return [TargetFile("etc/hostname", f"{short}\n"),
+            TargetFile("etc/hosts", f"127.0.0.1\tlocalhost\n{hosts_line}\n\n{ipv6}")]
+
+
+def locale_files(answers: Answers) -> list[TargetFile]:
+    """systemd's /etc/locale.conf and /etc/vconsole.conf (the console keymap is
+    the X layout, with its variant when one is answered), where the systems that
+    read them (the dnf family, Arch) have them."""
+    keymap = (f"{answers.keyboard_layout}-{answers.keyboard_variant}"
+              if answers.keyboard_variant else answers.keyboard_layout)
+    return [TargetFile("etc/locale.conf", f"LANG={answers.locale}\n"),
+            TargetFile("etc/vconsole.conf", f"KEYMAP={keymap}\n")]
+
+
+def sudoers_file(answers: Answers) -> TargetFile:
+    """The admin user's passwordless sudo rule."""
+    return TargetFile(SUDOERS_PATH,
+                      "# Written by kldload-tui: the admin user has passwordless sudo.\n"
+                      f"{answers.username} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
 
 
 def host_names(answers: Answers) -> tuple[str, str]:

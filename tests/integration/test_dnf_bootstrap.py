@@ -38,11 +38,10 @@ from kldload_tui.backend.distros.rpm_keys import RPM_DBPATH, KeyPin
 from kldload_tui.backend.engine.core import (
     InstallContext,
     InstallError,
-    InstallOptions,
     VerifyError,
 )
-from kldload_tui.backend.engine.runner import CommandError, LocalRunner
-from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.engine.runner import CommandError
+from tests.integration.bootstrap_target import target_context, unmount
 from tests.integration.rpm_repo import SignedRepo, build_repo, missing_tools, signing_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,21 +65,6 @@ class Site:
     packages: list[str]
 
 
-def _context(tmp: Path, backend: DnfBackend, darksite: Path | None) -> InstallContext:
-    target = tmp / "target"
-    target.mkdir()
-    runner = LocalRunner(log_path=tmp / "install.log")
-    return InstallContext(answers=backend.answers, machine=load_bundled_machine(
-        "server-3nvme-usb-seed"), runner=runner, options=InstallOptions(
-        target_root=target, darksite=darksite), distro=backend)
-
-
-def _unmount(ctx: InstallContext) -> None:
-    for where in reversed(ctx.mounts):
-        subprocess.run(["umount", "-R", "-l", where], check=False, capture_output=True)
-    ctx.mounts.clear()
-
-
 def _wanted(backend: DnfBackend, ctx: InstallContext) -> list[str]:
     return list(dict.fromkeys([*backend.BASE_PACKAGES, "python3-dnf-plugin-versionlock",
                                *backend.KERNEL_PACKAGES, *backend.zfs_packages(),
@@ -96,7 +80,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     backend = distro_backend(answers)
     assert isinstance(backend, DnfBackend)
     (base / "probe").mkdir()
-    packages = _wanted(backend, _context(base / "probe", backend, None))
+    packages = _wanted(backend, target_context(base / "probe", backend, None))
     with signing_key(base) as (env, fpr):
         repo = build_repo(base, packages, FILES, env, fpr)
     keys = repo.path / DARKSITE_KEYS
@@ -116,11 +100,11 @@ def _bootstrapped(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     backend = type(site.backend)(site.backend.answers)
     pins = _test_pins(backend, site.repo.fingerprint)
     monkeypatch.setattr(backend, "key_pins", lambda: pins)
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path)
     try:
         backend.bootstrap(ctx)
     finally:
-        _unmount(ctx)
+        unmount(ctx)
     return backend, ctx
 
 
@@ -165,10 +149,10 @@ def test_a_key_that_is_not_the_pinned_one_is_refused_before_import(
         site: Site, tmp_path: Path) -> None:
     # The real pins (Rocky's, OpenZFS's, EPEL's) against the test's key.
     backend = type(site.backend)(site.backend.answers)
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path)
     with pytest.raises(InstallError, match="not the pinned 21CB256AE16FC54C6E652949702D426D350D"):
         backend.bootstrap(ctx)
-    _unmount(ctx)
+    unmount(ctx)
     r = subprocess.run(["rpm", "--root", str(ctx.target), "--dbpath", RPM_DBPATH, "-q",
                         "gpg-pubkey"], capture_output=True, text=True, check=False)
     assert "is not installed" in r.stdout
@@ -189,7 +173,7 @@ def test_dnf_refuses_an_unsigned_package(tmp_path: Path, monkeypatch: pytest.Mon
     for pin in pins:
         shutil.copy(repo.key_file, keys / pin.file)
     monkeypatch.setattr(backend, "key_pins", lambda: pins)
-    ctx = _context(tmp_path, backend, repo.path)
+    ctx = target_context(tmp_path, backend, repo.path)
     from kldload_tui.backend.distros.rpm_keys import install_keys
 
     install_keys(ctx, pins, backend.key_sources(ctx))

@@ -38,9 +38,8 @@ from kldload_tui.backend.distros import distro_backend
 from kldload_tui.backend.distros.dnf_family import DARKSITE_KEYS
 from kldload_tui.backend.distros.fedora import FedoraBackend
 from kldload_tui.backend.distros.rpm_keys import RPM_DBPATH, KeyPin
-from kldload_tui.backend.engine.core import InstallContext, InstallError, InstallOptions
-from kldload_tui.backend.engine.runner import LocalRunner
-from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.engine.core import InstallContext, InstallError
+from tests.integration.bootstrap_target import target_context, unmount
 from tests.integration.fakeroot import write_files
 from tests.integration.rpm_repo import SignedRepo, build_repo, missing_tools, signing_key
 
@@ -67,22 +66,6 @@ class Site:
     packages: list[str]
 
 
-def _context(tmp: Path, backend: FedoraBackend, darksite: Path | None) -> InstallContext:
-    target = tmp / "target"
-    target.mkdir()
-    return InstallContext(answers=backend.answers,
-                          machine=load_bundled_machine("server-3nvme-usb-seed"),
-                          runner=LocalRunner(log_path=tmp / "install.log"),
-                          options=InstallOptions(target_root=target, darksite=darksite),
-                          distro=backend)
-
-
-def _unmount(ctx: InstallContext) -> None:
-    for where in reversed(ctx.mounts):
-        subprocess.run(["umount", "-R", "-l", where], check=False, capture_output=True)
-    ctx.mounts.clear()
-
-
 def _fedora() -> FedoraBackend:
     answers = load_answers(ANSWERS).answers
     assert answers is not None
@@ -97,7 +80,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("fedora-site")
     backend = _fedora()
     (base / "probe").mkdir()
-    ctx = _context(base / "probe", backend, None)
+    ctx = target_context(base / "probe", backend, None)
     packages = list(dict.fromkeys([
         *backend.BASE_PACKAGES, *backend.VERSIONLOCK_PACKAGES, *backend.KERNEL_PACKAGES,
         *backend.zfs_packages(), *backend.loader_packages(ctx), *backend.optional_packages()]))
@@ -116,11 +99,11 @@ def _bootstrapped(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     pins: list[KeyPin] = [replace(p, fingerprint=site.repo.fingerprint)
                           for p in backend.key_pins()]
     monkeypatch.setattr(backend, "key_pins", lambda: pins)
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path)
     try:
         backend.bootstrap(ctx)
     finally:
-        _unmount(ctx)
+        unmount(ctx)
     return backend, ctx
 
 
@@ -151,10 +134,10 @@ def test_the_plans_own_bootstrap_installs_every_package_signed(
 def test_fedoras_real_pin_refuses_the_test_key_before_import(site: Site, tmp_path: Path
                                                               ) -> None:
     backend = FedoraBackend(site.backend.answers)
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path)
     with pytest.raises(InstallError, match="not the pinned 36F612DCF27F7D1A48A835E4DBFCF71C6D9F"):
         backend.bootstrap(ctx)
-    _unmount(ctx)
+    unmount(ctx)
     assert "is not installed" in _rpm_q(ctx.target, "gpg-pubkey").stdout
     assert not (ctx.target / "usr").exists()
 

@@ -49,11 +49,10 @@ from kldload_tui.backend.distros.rpm_keys import KeyPin
 from kldload_tui.backend.engine.core import (
     InstallContext,
     InstallError,
-    InstallOptions,
     VerifyError,
 )
-from kldload_tui.backend.engine.runner import CommandError, LocalRunner
-from kldload_tui.backend.machine.model import load_bundled_machine
+from kldload_tui.backend.engine.runner import CommandError
+from tests.integration.bootstrap_target import target_context, unmount
 from tests.integration.pacman_repo import PacmanRepo, build_repo, missing_tools
 from tests.integration.rpm_repo import signing_key
 
@@ -84,20 +83,9 @@ def _backend() -> ArchBackend:
     return ArchBackend(answers)
 
 
-def _context(tmp: Path, backend: ArchBackend, darksite: Path | None) -> InstallContext:
-    target = tmp / "target"
-    target.mkdir()
-    runner = LocalRunner(log_path=tmp / "install.log")
-    return InstallContext(answers=backend.answers, machine=load_bundled_machine("one-disk-vm"),
-                          runner=runner, options=InstallOptions(target_root=target,
-                                                                darksite=darksite),
-                          distro=backend)
-
-
 def _unmount(ctx: InstallContext) -> None:
-    for where in reversed(ctx.mounts):
-        subprocess.run(["umount", "-R", "-l", where], check=False, capture_output=True)
-    ctx.mounts.clear()
+    unmount(ctx)
+    # pacman-key's agent, started in the target's keyring.
     subprocess.run(["gpgconf", "--homedir", str(ctx.path(GPG_DIR)), "--kill", "all"],
                    check=False, capture_output=True)
 
@@ -113,7 +101,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     base = tmp_path_factory.mktemp("arch-site")
     backend = _backend()
     (base / "probe").mkdir()
-    packages = _wanted(backend, _context(base / "probe", backend, None))
+    probe = target_context(base / "probe", backend, None, machine="one-disk-vm")
+    packages = _wanted(backend, probe)
     with signing_key(base) as (env, fpr):
         repo = build_repo(base, arch.DARKSITE_REPO, packages, FILES, env, fpr)
         (repo.path / arch.DARKSITE_KEYS).mkdir()
@@ -137,7 +126,7 @@ def _bootstrapped(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     backend = _backend()
     pins = _test_pins(site.repo.fingerprint)
     monkeypatch.setattr(backend, "key_pins", lambda: pins)
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path, machine="one-disk-vm")
     try:
         backend.bootstrap(ctx)
     finally:
@@ -179,7 +168,7 @@ def test_verify_bootstrap_fails_without_the_zfs_module(
 def test_a_key_that_is_not_the_pinned_one_is_refused_before_it_is_added(
         site: Site, tmp_path: Path) -> None:
     backend = _backend()  # the real archzfs pin against the test's key
-    ctx = _context(tmp_path, backend, site.repo.path)
+    ctx = target_context(tmp_path, backend, site.repo.path, machine="one-disk-vm")
     with pytest.raises(InstallError, match=f"not the pinned {arch.ARCHZFS_KEY.fingerprint}"):
         try:
             backend.bootstrap(ctx)
@@ -218,7 +207,7 @@ def test_pacman_refuses_an_unsigned_or_tampered_package(tmp_path: Path, how: str
             data = bytearray(pkg.read_bytes())
             data[-100] ^= 0xFF
             pkg.write_bytes(bytes(data))
-    ctx = _context(tmp_path, backend, repo.path)
+    ctx = target_context(tmp_path, backend, repo.path, machine="one-disk-vm")
     try:
         _keyring_and_conf(ctx, backend, fpr)
         with pytest.raises(CommandError) as err:
