@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kldload_tui.backend.answers.model import Answers, Distro
+from kldload_tui.backend.answers.model import Answers, Distro, ExportFormat, Profile
 
 if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
@@ -65,8 +65,38 @@ class DistroBackend(ABC):
     # `unit_states` are how the phases enable and read back what they name.
     init_system: ClassVar[str] = "systemd"
 
+    # The one table of package names (issue 16's point 9): the loaders per firmware
+    # ("uefi", "bios"), the packages per profile, per feature flag (an Answers field
+    # name) and for sealing an image. Each backend fills them; the readers below are
+    # the same for all.
+    LOADER_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    PROFILE_PACKAGES: ClassVar[dict[Profile, tuple[str, ...]]] = {}
+    FEATURE_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = {}
+    SEAL_PACKAGES: ClassVar[tuple[str, ...]] = ()
+
     def __init__(self, answers: Answers) -> None:
         self.answers = answers
+
+    def optional_packages(self) -> list[str]:
+        """Profile, feature, seal and extra packages, in a stable order without
+        repeats. Extra packages reach here only on a backend whose `check_packages`
+        checks them (the base's refuses them first)."""
+        a = self.answers
+        wanted = list(self.PROFILE_PACKAGES.get(a.profile, ()))
+        for field_name, packages in self.FEATURE_PACKAGES.items():
+            if getattr(a, field_name):
+                wanted += packages
+        if a.export_format is not ExportFormat.NONE:
+            wanted += self.SEAL_PACKAGES
+        wanted += a.extra_packages
+        return list(dict.fromkeys(wanted))
+
+    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
+        """The loaders' packages for the firmware the installed disks boot on."""
+        from kldload_tui.backend.target.boot import boot_loaders
+
+        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
+        return tuple(dict.fromkeys(p for fw in loaders for p in self.LOADER_PACKAGES[fw]))
 
     def enable_units(self, ctx: InstallContext, units: Sequence[str]) -> None:
         """Enable `units` in the target: systemd units by their names; a backend on

@@ -94,7 +94,6 @@ from kldload_tui.backend.distros.openrc_services import (
 from kldload_tui.backend.distros.system_config import configure_access, verify_system
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.seed.url import FetchError, fetch_url
-from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import (
     LIB_DIR,
     TargetFile,
@@ -186,6 +185,7 @@ class AlpineBackend(DistroBackend):
     # kernel-hooks runs every executable here in name order: 50-kldload-kernel
     # (kernel_hook_files) first, then kldload-boot's refresh.
     kernel_hooks = (f"{KERNEL_HOOK_DIR}/zz-kldload-boot",)
+    LOADER_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = LOADER_PACKAGES
     PROFILE_PACKAGES: ClassVar[dict[Profile, tuple[str, ...]]] = PROFILE_PACKAGES
     FEATURE_PACKAGES: ClassVar[dict[str, tuple[str, ...]]] = FEATURE_PACKAGES
 
@@ -264,20 +264,6 @@ class AlpineBackend(DistroBackend):
                 f"{' '.join(self.repositories(ctx))}" for n in unknown))
 
     # -- bootstrap --------------------------------------------------------------------
-    def optional_packages(self) -> list[str]:
-        """Profile, feature and extra packages, in a stable order without repeats."""
-        a = self.answers
-        wanted = list(self.PROFILE_PACKAGES[a.profile])
-        for field_name, packages in self.FEATURE_PACKAGES.items():
-            if getattr(a, field_name):
-                wanted += packages
-        wanted += a.extra_packages
-        return list(dict.fromkeys(wanted))
-
-    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
-        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
-        return tuple(dict.fromkeys(p for fw in loaders for p in LOADER_PACKAGES[fw]))
-
     def apk_argv(self, ctx: InstallContext, *args: str) -> list[str]:
         """The checked apk.static acting on the target (its keys and repositories)."""
         return [str(ctx.path(f"{BOOTSTRAP_DIR}/{APK_STATIC_PACKAGE}/{APK_STATIC}")),

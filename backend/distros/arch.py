@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, ClassVar
 from kldload_tui.backend.answers.model import (
     Answers,
     Distro,
-    ExportFormat,
     InitramfsModules,
     Profile,
 )
@@ -71,7 +70,6 @@ from kldload_tui.backend.distros.system_config import (
     write_system_files,
 )
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
-from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import (
     LIB_DIR,
     TargetFile,
@@ -308,21 +306,6 @@ class ArchBackend(DistroBackend):
         return [ARCHZFS_KEY]
 
     # -- packages -----------------------------------------------------------------------
-    def optional_packages(self) -> list[str]:
-        """Profile, feature and seal packages, in a stable order without repeats."""
-        a = self.answers
-        wanted = list(self.PROFILE_PACKAGES[a.profile])
-        for field_name, packages in self.FEATURE_PACKAGES.items():
-            if getattr(a, field_name):
-                wanted += packages
-        if a.export_format is not ExportFormat.NONE:
-            wanted += self.SEAL_PACKAGES
-        return list(dict.fromkeys(wanted))
-
-    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
-        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
-        return tuple(dict.fromkeys(p for fw in loaders for p in self.LOADER_PACKAGES[fw]))
-
     def core_packages(self, ctx: InstallContext) -> list[str]:
         return list(dict.fromkeys([*self.KERNEL_PACKAGES, *self.ZFS_PACKAGES,
                                    *self.loader_packages(ctx)]))

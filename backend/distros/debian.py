@@ -29,7 +29,6 @@ from kldload_tui.backend.answers.model import (
     Answers,
     DebianSuite,
     Distro,
-    ExportFormat,
     InitramfsModules,
     Profile,
 )
@@ -57,7 +56,7 @@ from kldload_tui.backend.distros.package_index import PackageIndex, parse_reques
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
 from kldload_tui.backend.engine.runner import LineFilter
 from kldload_tui.backend.seed.url import FetchError, fetch_url
-from kldload_tui.backend.target.boot import HOOK_PATHS, boot_loaders
+from kldload_tui.backend.target.boot import HOOK_PATHS
 from kldload_tui.backend.target.files import TargetFile, template
 from kldload_tui.backend.target.initramfs_drivers import HOOK_PATH, dep_modules
 
@@ -276,18 +275,6 @@ class DebianBackend(DistroBackend):
         except InstallError as err:
             raise InstallError(f"{err}{offline}") from None
 
-    def optional_packages(self) -> list[str]:
-        """Profile, feature and extra packages, in a stable order without repeats."""
-        a = self.answers
-        wanted = list(self.PROFILE_PACKAGES[a.profile])
-        for field_name, packages in self.FEATURE_PACKAGES.items():
-            if getattr(a, field_name):
-                wanted += packages
-        if a.export_format is not ExportFormat.NONE:
-            wanted += self.SEAL_PACKAGES
-        wanted += a.extra_packages
-        return list(dict.fromkeys(wanted))
-
     def check_packages(self, ctx: InstallContext, names: Sequence[str]) -> None:
         """Each name is one package of the darksite or mirror debootstrap will use.
 
@@ -468,11 +455,6 @@ class DebianBackend(DistroBackend):
         if absent:
             raise VerifyError(f"{image} lacks {', '.join(absent)}: the pool would not import "
                               "at boot")
-
-    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
-        """The loaders for the firmware the installed disks boot on."""
-        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
-        return tuple(p for fw in loaders for p in self.LOADER_PACKAGES[fw])
 
     def boot_files(self, ctx: InstallContext) -> tuple[str, str]:
         kver = ctx.kernel_version or "KERNEL-VERSION"

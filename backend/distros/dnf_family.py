@@ -21,7 +21,7 @@ import re
 from abc import abstractmethod
 from typing import TYPE_CHECKING, ClassVar
 
-from kldload_tui.backend.answers.model import Answers, ExportFormat, InitramfsModules, Profile
+from kldload_tui.backend.answers.model import Answers, InitramfsModules, Profile
 from kldload_tui.backend.distros import DistroBackend
 from kldload_tui.backend.distros.dnf_holds import VERSIONLOCK_PACKAGE, dnf_hold_files
 from kldload_tui.backend.distros.dnf_repos import (
@@ -42,7 +42,6 @@ from kldload_tui.backend.distros.system_config import (
     write_system_files,
 )
 from kldload_tui.backend.distros.target_chroot import mount_api_filesystems
-from kldload_tui.backend.target.boot import boot_loaders
 from kldload_tui.backend.target.files import (
     TargetFile,
     identity_files,
@@ -150,21 +149,6 @@ class DnfBackend(DistroBackend):
         site = self.darksite(ctx)
         return {k.file: f"file://{site}/{DARKSITE_KEYS}/{k.file}" if site else k.url
                 for k in self.key_pins()}
-
-    def optional_packages(self) -> list[str]:
-        """Profile, feature and seal packages, in a stable order without repeats."""
-        a = self.answers
-        wanted = list(self.PROFILE_PACKAGES[a.profile])
-        for field_name, packages in self.FEATURE_PACKAGES.items():
-            if getattr(a, field_name):
-                wanted += packages
-        if a.export_format is not ExportFormat.NONE:
-            wanted += self.SEAL_PACKAGES
-        return list(dict.fromkeys(wanted))
-
-    def loader_packages(self, ctx: InstallContext) -> tuple[str, ...]:
-        loaders = boot_loaders(self.answers.firmware, ctx.machine.firmware)
-        return tuple(dict.fromkeys(p for fw in loaders for p in self.LOADER_PACKAGES[fw]))
 
     def bootstrap(self, ctx: InstallContext) -> None:
         release = self.release()
