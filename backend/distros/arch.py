@@ -40,6 +40,7 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.distros import DistroBackend
 from kldload_tui.backend.distros.initramfs_check import lacking
+from kldload_tui.backend.distros.kernels import newest_module_kernel
 from kldload_tui.backend.distros.pacman_conf import (
     BOOTSTRAP_CONF,
     BOOTSTRAP_DIR,
@@ -66,6 +67,8 @@ from kldload_tui.backend.distros.pacman_keys import (
 from kldload_tui.backend.distros.rpm_keys import KeyPin
 from kldload_tui.backend.distros.system_config import (
     configure_access,
+    generate_locale,
+    use_resolved_stub,
     verify_system,
     write_system_files,
 )
@@ -75,7 +78,6 @@ from kldload_tui.backend.target.files import (
     TargetFile,
     identity_files,
     locale_files,
-    locale_gen,
     network_file,
     sudoers_file,
 )
@@ -328,7 +330,7 @@ class ArchBackend(DistroBackend):
         ctx.run(pacman_argv(ctx, "-Sy", *self.BASE_PACKAGES), timeout=7200)
         self.core = self.core_packages(ctx)
         ctx.run(pacman_argv(ctx, "-S", *self.core), timeout=7200)
-        ctx.kernel_version = self._kernel_version(ctx)
+        ctx.kernel_version = newest_module_kernel(ctx)
         optional = self.optional_packages()
         if optional:
             ctx.run(pacman_argv(ctx, "-S", *optional), timeout=7200)
@@ -336,18 +338,6 @@ class ArchBackend(DistroBackend):
         ctx.run(["gpgconf", "--homedir", str(ctx.path(GPG_DIR)), "--kill", "all"],
                 check=False)
         ctx.run(["rm", "-rf", str(ctx.path(BOOTSTRAP_DIR))])
-
-    def _kernel_version(self, ctx: InstallContext) -> str:
-        if ctx.dry_run:
-            return "KERNEL-VERSION"
-        from kldload_tui.backend.engine.core import InstallError
-
-        modules = ctx.path("/usr/lib/modules")
-        found = sorted(p.name for p in modules.iterdir() if (p / "vmlinuz").is_file()) \
-            if modules.is_dir() else []
-        if not found:
-            raise InstallError(f"the kernel transaction left no kernel in {modules}")
-        return found[-1]
 
     def installed(self, ctx: InstallContext, names: list[str]) -> set[str]:
         """Which of `names` the target's pacman database has installed."""
@@ -392,12 +382,8 @@ class ArchBackend(DistroBackend):
     def configure(self, ctx: InstallContext) -> None:
         a = self.answers
         write_system_files(ctx, self.system_files(ctx))
-        ctx.run(["ln", "-sfn", "../run/systemd/resolve/stub-resolv.conf",
-                 str(ctx.path("/etc/resolv.conf"))])
-        locales = locale_gen(a.locale)
-        if locales is not None:
-            ctx.runner.write_file(ctx.path("/etc/locale.gen"), locales)
-            ctx.chroot(["locale-gen"])
+        use_resolved_stub(ctx)
+        generate_locale(ctx)
         # Enabled here: the answered SSH keys are how the admin reaches the machine.
         ctx.chroot(["systemctl", "enable", "sshd.service"])
         configure_access(ctx, admin_group=ADMIN_GROUP)

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING
 from kldload_tui.backend.distros.apt_keys import INSTALL_KEYRING, darksite_keyring, signed_by
 from kldload_tui.backend.distros.system_config import (
     configure_access,
+    generate_locale,
+    use_resolved_stub,
     verify_system,
     write_system_files,
 )
-from kldload_tui.backend.target.files import locale_gen, system_files
+from kldload_tui.backend.target.files import system_files
 
 if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
@@ -29,12 +31,8 @@ def configure_debian(ctx: InstallContext) -> None:
     """Everything the answers say about the installed system's identity and access."""
     a = ctx.answers
     write_system_files(ctx, system_files(a))
-    ctx.run(["ln", "-sfn", "../run/systemd/resolve/stub-resolv.conf",
-             str(ctx.path("/etc/resolv.conf"))])
-    locales = locale_gen(a.locale)
-    if locales is not None:
-        ctx.runner.write_file(ctx.path("/etc/locale.gen"), locales)
-        ctx.chroot(["locale-gen"])
+    use_resolved_stub(ctx)
+    generate_locale(ctx)
     configure_access(ctx, admin_group="sudo")
     _final_sources(ctx)
     ctx.run(["rm", "-f", str(ctx.path(POLICY_RC_D))])

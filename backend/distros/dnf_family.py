@@ -34,6 +34,7 @@ from kldload_tui.backend.distros.dnf_repos import (
     write_repo_files,
 )
 from kldload_tui.backend.distros.initramfs_check import lacking
+from kldload_tui.backend.distros.kernels import newest_module_kernel
 from kldload_tui.backend.distros.nm_keyfile import nm_keyfile
 from kldload_tui.backend.distros.rpm_keys import KeyPin, install_keys, rpm_root_argv
 from kldload_tui.backend.distros.system_config import (
@@ -169,7 +170,7 @@ class DnfBackend(DistroBackend):
         self.core = [*self.KERNEL_PACKAGES, *self.zfs_packages(), *self.loader_packages(ctx)]
         ctx.run(dnf_argv(ctx, release, "install", *self.core), env=env, timeout=7200)
         ctx.run(["rm", "-f", str(ctx.path(DRACUT_PLUGIN))])
-        ctx.kernel_version = self._kernel_version(ctx)
+        ctx.kernel_version = newest_module_kernel(ctx)
         optional = self.optional_packages()
         if optional:
             ctx.run(dnf_argv(ctx, release, "install", *optional), env=env, timeout=7200)
@@ -185,18 +186,6 @@ class DnfBackend(DistroBackend):
                               "# KLDLOAD_INITRAMFS_MODULES: no = every driver (boots "
                               "anywhere), yes = this machine's\n"
                               f'hostonly="{hostonly}"\n')
-
-    def _kernel_version(self, ctx: InstallContext) -> str:
-        if ctx.dry_run:
-            return "KERNEL-VERSION"
-        from kldload_tui.backend.engine.core import InstallError
-
-        modules = ctx.path("/usr/lib/modules")
-        found = sorted(p.name for p in modules.iterdir() if (p / "vmlinuz").is_file()) \
-            if modules.is_dir() else []
-        if not found:
-            raise InstallError(f"the kernel transaction left no kernel in {modules}")
-        return found[-1]
 
     def verify_bootstrap(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError

@@ -18,6 +18,7 @@ from kldload_tui.backend.target.files import (
     TargetFile,
     authorized_keys,
     host_names,
+    locale_gen,
     system_links,
     units_to_enable,
     wireguard_keygen_argv,
@@ -33,6 +34,22 @@ def write_system_files(ctx: InstallContext, files: Sequence[TargetFile]) -> None
     for link in system_links(ctx.answers):
         ctx.run(["ln", "-sfn", link.target, str(ctx.path(link.path))])
     ctx.chroot(["systemctl", "enable", *units_to_enable(files)])
+
+
+def use_resolved_stub(ctx: InstallContext) -> None:
+    """/etc/resolv.conf as systemd-resolved's stub, where networkd configures the
+    network (the Debian family, Arch)."""
+    ctx.run(["ln", "-sfn", "../run/systemd/resolve/stub-resolv.conf",
+             str(ctx.path("/etc/resolv.conf"))])
+
+
+def generate_locale(ctx: InstallContext) -> None:
+    """The answered locale in /etc/locale.gen, compiled by locale-gen in the target
+    (glibc systems that ship locales uncompiled: Debian's family, Arch)."""
+    locales = locale_gen(ctx.answers.locale)
+    if locales is not None:
+        ctx.runner.write_file(ctx.path("/etc/locale.gen"), locales)
+        ctx.chroot(["locale-gen"])
 
 
 def configure_access(ctx: InstallContext, *, admin_group: str) -> None:
