@@ -107,6 +107,8 @@ if TYPE_CHECKING:
     from kldload_tui.backend.engine.core import InstallContext
 
 RELEASE = "v3.22"
+# inittab's line for a login on the serial console the kernel command line names.
+SERIAL_GETTY = "ttyS0::respawn:/sbin/getty -L 115200 ttyS0 vt100"
 ARCH = "x86_64"
 MIRROR = "https://dl-cdn.alpinelinux.org/alpine"
 REPOSITORIES = ("main", "community")
@@ -387,6 +389,8 @@ class AlpineBackend(DistroBackend):
                        f"KEYMAP=/etc/keymap/{keymap_name(a)}.bmap.gz\n",
                        units_to_enable=["loadkmap"]),
             sudoers_file(a),
+            # busybox init starts no getty for console= as systemd does.
+            TargetFile("etc/inittab", template("inittab-openrc")),
             *network_files(a),
         ]
 
@@ -424,6 +428,10 @@ class AlpineBackend(DistroBackend):
         from kldload_tui.backend.engine.core import VerifyError
 
         verify_system(ctx, admin_group=ADMIN_GROUP)
+        inittab = ctx.path("/etc/inittab")
+        if SERIAL_GETTY not in inittab.read_text(encoding="utf-8").splitlines():
+            raise VerifyError(f"{inittab} starts no getty on ttyS0: the serial console "
+                              "would have no login")
         path = ctx.path(f"/{INTERFACES_PATH}")
         expected = read_interfaces(interfaces(self.answers))
         try:

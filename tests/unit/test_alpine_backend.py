@@ -26,6 +26,7 @@ from kldload_tui.backend.distros import distro_backend
 from kldload_tui.backend.distros.alpine import (
     BASE_PACKAGES,
     KEYS,
+    SERIAL_GETTY,
     AlpineBackend,
     apk_hold_files,
     cpio_names,
@@ -698,3 +699,18 @@ def test_kernel_files_follows_kernel_hooks(tmp_path: Path) -> None:
     assert run("lts", "6.12.31-0;reboot", "").returncode == 64
     hook = root / "etc/kernel-hooks.d/50-kldload-kernel"
     assert 'exec /usr/lib/kldload/kernel-files "$@"' in hook.read_text()
+
+
+def test_the_serial_console_has_a_login() -> None:
+    # Every install's kernel command line names console=ttyS0; busybox init, unlike
+    # systemd, starts no getty for it unless inittab says so.
+    files = {f.path: f.content for f in _backend().system_files()}
+    lines = [ln for ln in files["etc/inittab"].splitlines() if ln and not ln.startswith("#")]
+    assert SERIAL_GETTY in lines
+    # busybox inittab: id:runlevels:action:process, with busybox's actions only.
+    actions = {"sysinit", "wait", "once", "respawn", "askfirst", "ctrlaltdel", "shutdown",
+               "restart"}
+    for line in lines:
+        fields = line.split(":", 3)
+        assert len(fields) == 4 and fields[2] in actions and fields[3], line
+    assert "::sysinit:/sbin/openrc sysinit" in lines and "::wait:/sbin/openrc default" in lines
