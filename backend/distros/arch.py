@@ -40,7 +40,7 @@ from kldload_tui.backend.answers.model import (
 )
 from kldload_tui.backend.distros import DistroBackend
 from kldload_tui.backend.distros.initramfs_check import lacking
-from kldload_tui.backend.distros.kernels import newest_module_kernel
+from kldload_tui.backend.distros.kernels import check_kernel_and_zfs, newest_module_kernel
 from kldload_tui.backend.distros.pacman_conf import (
     BOOTSTRAP_CONF,
     BOOTSTRAP_DIR,
@@ -348,13 +348,7 @@ class ArchBackend(DistroBackend):
     def verify_bootstrap(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError
 
-        kver = ctx.kernel_version
-        kernel = ctx.path(self.boot_files(ctx)[0])
-        if not kver or not kernel.is_file():
-            raise VerifyError(f"no kernel {kernel}")
-        modules = ctx.path(f"/usr/lib/modules/{kver}")
-        if not any(modules.rglob("zfs.ko*")):
-            raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
+        check_kernel_and_zfs(ctx, self.boot_files(ctx)[0])
         names = list(dict.fromkeys([*self.BASE_PACKAGES, *(self.core or self.core_packages(ctx)),
                                     *self.optional_packages()]))
         installed = self.installed(ctx, names)

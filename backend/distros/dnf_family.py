@@ -34,7 +34,7 @@ from kldload_tui.backend.distros.dnf_repos import (
     write_repo_files,
 )
 from kldload_tui.backend.distros.initramfs_check import lacking
-from kldload_tui.backend.distros.kernels import newest_module_kernel
+from kldload_tui.backend.distros.kernels import check_kernel_and_zfs, newest_module_kernel
 from kldload_tui.backend.distros.nm_keyfile import nm_keyfile
 from kldload_tui.backend.distros.rpm_keys import KeyPin, install_keys, rpm_root_argv
 from kldload_tui.backend.distros.system_config import (
@@ -190,13 +190,7 @@ class DnfBackend(DistroBackend):
     def verify_bootstrap(self, ctx: InstallContext) -> None:
         from kldload_tui.backend.engine.core import VerifyError
 
-        kver = ctx.kernel_version
-        kernel = ctx.path(self.boot_files(ctx)[0])
-        if not kver or not kernel.is_file():
-            raise VerifyError(f"no kernel {kernel}")
-        modules = ctx.path(f"/usr/lib/modules/{kver}")
-        if not any(modules.rglob("zfs.ko*")):
-            raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
+        check_kernel_and_zfs(ctx, self.boot_files(ctx)[0])
         names = [*self.BASE_PACKAGES, *self.VERSIONLOCK_PACKAGES, *self.core,
                  *self.optional_packages()]
         out = ctx.run(rpm_root_argv(ctx, "-q", "--qf", "%{NAME}\n", *names), check=False)

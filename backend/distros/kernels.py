@@ -23,3 +23,17 @@ def newest_module_kernel(ctx: InstallContext) -> str:
     if not found:
         raise InstallError(f"the kernel transaction left no kernel in {modules}")
     return found[-1]
+
+
+def check_kernel_and_zfs(ctx: InstallContext, kernel: str) -> None:
+    """The bootstrap left `kernel` (a path in the target) for `ctx.kernel_version`,
+    and a zfs module for that version; `VerifyError` naming what is missing."""
+    from kldload_tui.backend.engine.core import VerifyError
+
+    kver = ctx.kernel_version
+    image = ctx.path(kernel)
+    if not kver or not image.is_file():
+        raise VerifyError(f"no kernel {image}")
+    modules = ctx.path(f"/usr/lib/modules/{kver}")
+    if not any(modules.rglob("zfs.ko*")):
+        raise VerifyError(f"the ZFS module for {kver} is not in {modules}")
